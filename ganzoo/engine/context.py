@@ -1,0 +1,41 @@
+"""StepContext: what a model's ``train_step`` uses to run forward passes and optimizer updates.
+
+It hides precision (autocast, one GradScaler per optimizer for fp16) from the models.
+"""
+import contextlib
+
+import torch
+
+
+class StepContext:
+    def __init__(self, optimizers, device=torch.device("cpu"), precision="fp32", step=0, stage=0, stage_step=0):
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+        self.optimizers = optimizers
+        self.device = torch.device(device)
+        self.precision = precision
+        self.step = step
+        self.stage = stage
+        self.stage_step = stage_step
+        use_scaler = precision == "fp16"
+        self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=use_scaler) for name in optimizers}
+
+    def autocast(self):
+        """Context for forward passes: autocast in bf16/fp16, nothing in fp32."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def zero_grad(self, name):
+        self.optimizers[name].zero_grad(set_to_none=True)
+
+    def backward(self, loss, name, **kwargs):
+        """Backward of ``loss`` for the parameters of optimizer ``name`` (scaled under fp16)."""
+        self.scalers[name].scale(loss).backward(**kwargs)
+
+    def optimizer_step(self, name):
+        """Step optimizer ``name`` (unscaled and skipped on inf under fp16), then clear its grads."""
+        self.scalers[name].step(self.optimizers[name])
+        self.scalers[name].update()
+        self.zero_grad(name)
