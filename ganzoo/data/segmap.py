@@ -10,7 +10,6 @@ travel from the loader to the device.
 """
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "scale_shortside",
