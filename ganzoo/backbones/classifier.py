@@ -87,6 +87,26 @@ class FrozenPyramid(nn.Module):
         super().__init__()
         self.transform = None
 
+    @staticmethod
+    def _make(factory, weights):
+        """Build the network without its (slow, discarded) init; ``weights="random"``: a fast init from a
+        fixed seed, so that a model rebuilt from a checkpoint gets the same random classifier."""
+        with torch.device("meta"):
+            net = factory()
+        net = net.to_empty(device="cpu")
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(0)
+            for m in net.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):  # uniform with He variance (uniform_ is the fast one)
+                    bound = (6.0 / m.weight[0].numel()) ** 0.5
+                    nn.init.uniform_(m.weight, -bound, bound)
+                elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    nn.init.ones_(m.weight)
+                    m.reset_running_stats()
+                if getattr(m, "bias", None) is not None:
+                    nn.init.zeros_(m.bias)
+        return net
+
     def _load(self, net, weights, filename, source):
         """Load ``weights`` (path | None = resolve ``filename`` | "random") into ``net``; returns leftover meta."""
         if weights == "random":
@@ -97,6 +117,7 @@ class FrozenPyramid(nn.Module):
         state = load_checkpoint(path)
         meta = {k[len("meta."):]: state.pop(k) for k in list(state) if k.startswith("meta.")}
         missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("num_batches_tracked")]  # PyTorch < 0.4 files
         if missing or unexpected:
             raise ValueError(f"weights file {path} does not fit {type(self).__name__}: "
                              f"missing {missing[:3]}, unexpected {unexpected[:3]}")

@@ -43,6 +43,29 @@ def weights_id(filename, weights, source):
     return f"{os.path.abspath(path)}:{stat.st_size}:{int(stat.st_mtime)}"
 
 
+def build_fid_inception_v3():
+    """pytorch-fid's full FID Inception v3 (the ``pytorch_fid`` package's blocks), no weights loaded."""
+    from pytorch_fid import inception as pf
+
+    net = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    net.Mixed_5b = pf.FIDInceptionA(192, pool_features=32)
+    net.Mixed_5c = pf.FIDInceptionA(256, pool_features=64)
+    net.Mixed_5d = pf.FIDInceptionA(288, pool_features=64)
+    net.Mixed_6b = pf.FIDInceptionC(768, channels_7x7=128)
+    net.Mixed_6c = pf.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6d = pf.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6e = pf.FIDInceptionC(768, channels_7x7=192)
+    net.Mixed_7b = pf.FIDInceptionE_1(1280)
+    net.Mixed_7c = pf.FIDInceptionE_2(2048)
+    return net
+
+
+def build_torchvision_inception_v3():
+    """torchvision's Inception v3 with the key layout of its ImageNet weights file, no weights loaded."""
+    from torchvision.models.inception import Inception3
+    return Inception3(aux_logits=True, transform_input=False, init_weights=False)
+
+
 @BACKBONES.register("fid_inception")
 class FIDInception(nn.Module):
     """pytorch-fid's Inception: images in [0, 1] (N, 3, H, W) -> pooled features (N, dims) in float32."""
@@ -54,18 +77,7 @@ class FIDInception(nn.Module):
         if dims not in FID_BLOCK_BY_DIMS:
             raise ValueError(f"FID dims must be one of {sorted(FID_BLOCK_BY_DIMS)}, got {dims}")
         state = load_state(FID_WEIGHTS, weights, FID_WEIGHTS_SOURCE)
-        from pytorch_fid import inception as pf
-
-        net = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None)
-        net.Mixed_5b = pf.FIDInceptionA(192, pool_features=32)
-        net.Mixed_5c = pf.FIDInceptionA(256, pool_features=64)
-        net.Mixed_5d = pf.FIDInceptionA(288, pool_features=64)
-        net.Mixed_6b = pf.FIDInceptionC(768, channels_7x7=128)
-        net.Mixed_6c = pf.FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6d = pf.FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6e = pf.FIDInceptionC(768, channels_7x7=192)
-        net.Mixed_7b = pf.FIDInceptionE_1(1280)
-        net.Mixed_7c = pf.FIDInceptionE_2(2048)
+        net = build_fid_inception_v3()
         if state is not None:
             net.load_state_dict(state)
         pool = lambda: nn.MaxPool2d(kernel_size=3, stride=2)  # noqa: E731
@@ -105,9 +117,7 @@ class SIFIDInception(nn.Module):
         if dims not in (64, 192):
             raise ValueError(f"SIFID dims must be 64 or 192, got {dims}")
         state = load_state(TORCHVISION_INCEPTION_WEIGHTS, weights, TORCHVISION_INCEPTION_SOURCE)
-        from torchvision.models.inception import Inception3
-
-        net = Inception3(aux_logits=True, transform_input=False, init_weights=False)
+        net = build_torchvision_inception_v3()
         if state is not None:
             net.load_state_dict(state)
         layers = [net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3]

@@ -20,7 +20,7 @@ class ResNet18Places365(FrozenPyramid):
     def __init__(self, weights=None, num_classes=365):
         super().__init__()
         import torchvision
-        self.net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+        self.net = self._make(lambda: torchvision.models.resnet18(weights=None, num_classes=num_classes), weights)
         self._load(self.net, weights, WEIGHTS_FILE, SOURCE)
         self.transform = InputTransform.imagenet()
         self.freeze()

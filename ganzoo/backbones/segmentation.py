@@ -19,6 +19,7 @@ generation was trained on (``input_format``, a declared setting, never guessed):
   ``baseline-*`` checkpoints.
 """
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,18 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (102.9801, 115.9465, 122.7717)
 _HOST = "http://sceneparsing.csail.mit.edu/model/pytorch"
+
+
+def ade20k_class_names(synonyms=False):
+    """The 150 ADE20K class names; entry k = network class k = annotation value k + 1.
+
+    From ``ganzoo/assets/ade20k_classes.txt`` (the Name column of objectInfo150.csv, words joined by
+    ``;``); by default only the first word-group before the first ``;`` ("building;edifice" -> "building").
+    """
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "ade20k_classes.txt")
+    with open(path) as f:
+        names = [line.strip() for line in f if line.strip()]
+    return names if synonyms else [name.split(";")[0] for name in names]
 
 
 def _conv_bn_relu(cin, cout, kernel=3, stride=1):

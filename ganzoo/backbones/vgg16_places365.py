@@ -5,6 +5,8 @@ Key names are those of ``torchvision.models.vgg16(num_classes=365)``. There is n
 checkpoint: convert the CSAIL Caffe model with ``tools/convert_vgg16_places365.py``; the converted
 weights expect Caffe input (BGR, 0-255, mean-subtracted), which :class:`InputTransform.caffe` produces.
 """
+from torch import nn
+
 from ..registry import BACKBONES
 from .classifier import FrozenPyramid, InputTransform, Level
 
@@ -18,6 +20,24 @@ DEFAULT_MEAN_BGR = (104.0, 116.7, 122.7)
 POOL_INDICES = (4, 9, 16, 23, 30)  # torchvision vgg16.features index of each block's max-pool
 
 
+class _VGG16(nn.Module):
+    """The layout of ``torchvision.models.vgg16`` (same state-dict keys), without importing torchvision."""
+
+    def __init__(self, num_classes=365):
+        super().__init__()
+        layers, cin = [], 3
+        for block in ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)):
+            for cout in block:
+                layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True)]
+                cin = cout
+            layers.append(nn.MaxPool2d(2, 2))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
+                                        nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(),
+                                        nn.Linear(4096, num_classes))
+
+
 @BACKBONES.register("vgg16_places365")
 class VGG16Places365(FrozenPyramid):
     """VGG16-Places365 pyramid: conv1-conv5 (pool outputs), fc7, fc8; frozen, eval mode."""
@@ -28,8 +48,7 @@ class VGG16Places365(FrozenPyramid):
 
     def __init__(self, weights=None, input="caffe", mean_bgr=None, num_classes=365):
         super().__init__()
-        import torchvision
-        net = torchvision.models.vgg16(weights=None, num_classes=num_classes)
+        net = self._make(lambda: _VGG16(num_classes), weights)
         meta = self._load(net, weights, WEIGHTS_FILE, SOURCE)
         self.features, self.avgpool, self.classifier = net.features, net.avgpool, net.classifier
         if input == "caffe":

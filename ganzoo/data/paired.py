@@ -6,6 +6,8 @@ that lists the unpaired names. Relative directories are taken under ``root`` whe
 """
 import os
 
+from torch.utils.data import Dataset
+
 from ganzoo.config import check_keys
 from ganzoo.data import segmap
 from ganzoo.registry import DATASETS
@@ -55,7 +57,7 @@ def pair_by_stem(named_listings):
     return sorted(all_stems)
 
 
-class SegmentationPairs:
+class SegmentationPairs(Dataset):
     """Base: a list of (image, label, instance-or-None) paths + the shared SPADE preprocessing."""
 
     def __init__(self, opts, items, where):

@@ -158,18 +158,3 @@ def instance_edges(instance, dtype=torch.float32):
     edge[..., :-1, :] |= dy
     return edge.to(dtype)
 
-
-def semantics(batch, num_classes, use_instance, device=None, dtype=torch.float32):
-    """The generator/discriminator condition: one-hot labels (+ instance edge channel)."""
-    label = batch["label"]
-    if device is not None:
-        label = label.to(device, non_blocking=True)
-    seg = one_hot(label, num_classes, dtype)
-    if use_instance:
-        if "instance" not in batch:
-            raise ValueError("the model uses instance maps (use_instance: true) but the batch has no 'instance'")
-        instance = batch["instance"]
-        if device is not None:
-            instance = instance.to(device, non_blocking=True)
-        seg = torch.cat([seg, instance_edges(instance, dtype)], dim=1)
-    return seg

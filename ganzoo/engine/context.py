@@ -8,7 +8,8 @@ import torch
 
 
 class StepContext:
-    def __init__(self, optimizers, device=torch.device("cpu"), precision="fp32", step=0, stage=0, stage_step=0):
+    def __init__(self, optimizers, device=torch.device("cpu"), precision="fp32", step=0, stage=0, stage_step=0,
+                 grad_clip=None):
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
         self.optimizers = optimizers
@@ -17,6 +18,7 @@ class StepContext:
         self.step = step
         self.stage = stage
         self.stage_step = stage_step
+        self.grad_clip = grad_clip
         use_scaler = precision == "fp16"
         self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=use_scaler) for name in optimizers}
 
@@ -35,7 +37,14 @@ class StepContext:
         self.scalers[name].scale(loss).backward(**kwargs)
 
     def optimizer_step(self, name):
-        """Step optimizer ``name`` (unscaled and skipped on inf under fp16), then clear its grads."""
+        """Step optimizer ``name`` (unscaled and skipped on inf under fp16), then clear its grads.
+
+        With ``grad_clip`` set, the global gradient norm of the optimizer's parameters is clipped first.
+        """
+        if self.grad_clip:
+            self.scalers[name].unscale_(self.optimizers[name])
+            params = [p for group in self.optimizers[name].param_groups for p in group["params"] if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
         self.scalers[name].step(self.optimizers[name])
         self.scalers[name].update()
         self.zero_grad(name)

@@ -1,0 +1,406 @@
+"""SinGAN (Shaham et al., ICCV 2019): a pyramid of patch GANs trained coarse to fine on one image.
+
+One training stage per pyramid scale (``stages()``); ``begin_stage(k)`` adds scale k (its generator
+starts from scale k-1's weights when the widths match, like the official code) and freezes the
+coarser ones. All pyramid state is in the state dict: ``reals.{k}`` (the real pyramid), ``z_rec.{k}``
+(fixed reconstruction noise, padded), ``noise_amp.{k}``, ``r`` (the recomputed scale factor),
+``generators.{k}.*`` and ``D.*`` (the current critic). ``load_state_dict`` on a fresh model rebuilds
+the scales from those keys, so apps need no pickles.
+
+Scale 0 is the coarsest (the paper's n = N). Generation at scale k: ``x_k = G_k(amp_k z_k + up(x_{k-1}),
+up(x_{k-1}))`` with ``up`` = :func:`ganzoo.layers.imresize.imresize` by 1/r, cropped to the scale's size;
+inputs are zero-padded by ``pad = num_layers * (kernel - 1) / 2`` (valid convolutions).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganzoo.config import check_keys
+from ganzoo.layers.imresize import BORDERS, imresize, output_length
+from ganzoo.losses import gradient_penalty
+from ganzoo.models.base import GANModel
+from ganzoo.nets.singan import singan_width
+from ganzoo.registry import DISCRIMINATORS, GENERATORS, LOSSES, MODELS
+
+DEFAULTS = {
+    "generator": "singan_generator",
+    "discriminator": "singan_discriminator",
+    "max_size": 250,            # --max_size: long side of the finest scale
+    "min_size": 25,             # --min_size: short side of the coarsest scale
+    "scale_factor": 0.75,       # --scale_factor: initial r, recomputed per image
+    "pyramid_rounding": "ceil",  # ceil (train) | int (the official SR script's adjust_scales2image_SR)
+    "nfc": 32,                  # --nfc
+    "min_nfc": 32,              # --min_nfc
+    "width_every": 4,           # channels double every this many scales ...
+    "max_nfc": 128,             # ... up to this
+    "num_layers": 5,            # --num_layer
+    "kernel": 3,                # --ker_size
+    "norm": "batch",
+    "noise_amp": 0.1,           # --noise_amp: amp_k = noise_amp * RMSE(real_k, up(rec_{k-1}))
+    "alpha": 10.0,              # --alpha: reconstruction weight
+    "lambda_grad": 0.1,         # --lambda_grad: per-pixel WGAN-GP weight
+    "d_steps": 3,               # --Dsteps
+    "g_steps": 3,               # --Gsteps
+    "steps_per_scale": 2000,    # --niter
+    "lr_g": 5.0e-4,             # --lr_g
+    "lr_d": 5.0e-4,             # --lr_d
+    "betas": [0.5, 0.999],      # --beta1, 0.999
+    "fused_adam": None,         # None: the trainer decides (fused on CUDA) | true | false
+    "g_step_mode": "fresh",     # fresh: new fake per G step | stale: torch<=1.4 official semantics
+    "rec_noise_coarsest": "resample",  # resample (official: new z* each iteration at scale 0) | fixed (paper)
+    "noise_padding": False,     # noise drawn at the padded size (official animation training)
+    "resize_quantize": True,    # uint8 round trip inside every resize (official)
+    "resize_border": "official",  # official | symmetric
+}
+
+CHOICES = {"pyramid_rounding": ("ceil", "int"), "g_step_mode": ("fresh", "stale"),
+           "rec_noise_coarsest": ("resample", "fixed"), "resize_border": BORDERS}
+
+
+def pyramid_plan(height, width, max_size=250, min_size=25, scale_factor=0.75, rounding="ceil"):
+    """Official pyramid formulas: returns ``(num_scales, r, scale1, (H, W) of the finest scale)``.
+
+    ``num_scales = ceil(log(min_size / min(H, W)) / log(r0)) + 1``,
+    ``stop = num_scales - ceil(log(min(max_size, max(H, W)) / max(H, W)) / log(r0))``,
+    finest image = input resized by ``scale1 = min(max_size / max(H, W), 1)``,
+    ``r = (min_size / min(finest)) ** (1 / stop)``; scales ``0..stop``.
+    """
+    if min(height, width) < min_size:
+        raise ValueError(f"image {width}x{height} is smaller than model.min_size={min_size} on its short side")
+    if not 0 < scale_factor < 1:
+        raise ValueError(f"model.scale_factor must be in (0, 1), got {scale_factor}")
+    to_int = math.ceil if rounding == "ceil" else int
+    num_scales = to_int(math.log(min_size / min(height, width), scale_factor)) + 1
+    scale2stop = to_int(math.log(min(max_size, max(height, width)) / max(height, width), scale_factor))
+    stop = num_scales - scale2stop
+    scale1 = min(max_size / max(height, width), 1)
+    fine = (output_length(height, scale1), output_length(width, scale1)) if scale1 != 1 else (height, width)
+    if stop < 1 or min(fine) < min_size:
+        raise ValueError(f"image {width}x{height} fitted into model.max_size={max_size} is {fine[1]}x{fine[0]}, "
+                         f"too small for model.min_size={min_size}")
+    r = (min_size / min(fine)) ** (1 / stop)
+    return stop + 1, r, scale1, fine
+
+
+class TensorList(nn.Module):
+    """Buffers named ``0, 1, ...`` so a list of differently shaped tensors lives in the state dict."""
+
+    def __len__(self):
+        return len(self._buffers)
+
+    def __getitem__(self, index):
+        return self._buffers[str(range(len(self))[index])]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def append(self, tensor):
+        self.register_buffer(str(len(self)), tensor)
+
+
+@MODELS.register("singan")
+class SinGAN(GANModel):
+    """SinGAN: one patch GAN per scale of a single image, trained coarse to fine."""
+
+    generator_name = "generators"
+    test_kwargs = {}
+
+    def __init__(self, type=None, **cfg):
+        super().__init__()
+        cfg = check_keys(cfg, DEFAULTS, "model")
+        for key, valid in CHOICES.items():
+            if cfg[key] not in valid:
+                raise ValueError(f"model.{key} must be one of {', '.join(valid)}, got {cfg[key]!r}")
+        self.cfg = cfg
+        self.pad = cfg["num_layers"] * (cfg["kernel"] - 1) // 2
+        self.register_buffer("r", torch.zeros((), dtype=torch.float64))
+        self.reals = TensorList()
+        self.z_rec = TensorList()
+        self.noise_amp = TensorList()
+        self.generators = nn.ModuleList()
+        self.D = None
+        self.gan_loss = LOSSES.build("wgan")
+        self.rec_loss = LOSSES.build({"type": "reconstruction", "kind": "mse"})
+        self._r = None
+        self._rec_prev = None
+
+    # ----------------------------------------------------------------- pyramid
+
+    @property
+    def num_scales(self):
+        return len(self.reals)
+
+    @property
+    def channels(self):
+        return self.reals[0].shape[1]
+
+    def sizes(self, scale_v=1.0, scale_h=1.0):
+        """(H, W) per scale, optionally stretched (round like the official arbitrary-size mode)."""
+        return [(round(scale_v * real.shape[2]), round(scale_h * real.shape[3])) for real in self.reals]
+
+    def resize(self, x, scale=None, size=None):
+        return imresize(x, scale=scale, size=size, quantize=self.cfg["resize_quantize"],
+                        border=self.cfg["resize_border"])
+
+    def build_pyramid(self, image):
+        """Real pyramid from a (1, C, H, W) image in [-1, 1] (coarsest first), stored in ``reals``."""
+        c = self.cfg
+        num_scales, r, scale1, _ = pyramid_plan(image.shape[2], image.shape[3], c["max_size"], c["min_size"],
+                                                c["scale_factor"], c["pyramid_rounding"])
+        finest = self.resize(image.to(self.r.device, torch.float32), scale1)
+        for name in list(self.reals._buffers):
+            del self.reals._buffers[name]
+        stop = num_scales - 1
+        for i in range(num_scales):
+            self.reals.append(self.resize(finest, r ** (stop - i)))
+        self.r.fill_(r)
+        self._r = r
+
+    def prepare(self, dataset):
+        if self.num_scales == 0:
+            self.build_pyramid(dataset[0]["image"].unsqueeze(0))
+
+    def stages(self):
+        if self.num_scales == 0:
+            raise RuntimeError("SinGAN.stages() needs the pyramid: call prepare(dataset) or load a checkpoint first")
+        return [{"name": f"scale_{i}", "steps": self.cfg["steps_per_scale"]} for i in range(self.num_scales)]
+
+    # ----------------------------------------------------------------- networks
+
+    def _net_kwargs(self, index):
+        c = self.cfg
+        return {"channels": self.channels, "num_layers": c["num_layers"], "kernel": c["kernel"], "norm": c["norm"],
+                "nfc": singan_width(index, c["nfc"], c["width_every"], c["max_nfc"]),
+                "min_nfc": singan_width(index, c["min_nfc"], c["width_every"], c["max_nfc"])}
+
+    def _build(self, registry, name, index):
+        spec = {"type": name} if isinstance(name, str) else dict(name)
+        return registry.build({**spec, **self._net_kwargs(index)}).to(self.r.device)
+
+    def _padded_shape(self, index, n=1):
+        h, w = self.reals[index].shape[2:]
+        return (n, self.channels, h + 2 * self.pad, w + 2 * self.pad)
+
+    def _grow(self):
+        """Add the next scale: G (and D) from the previous scale when widths match, z*, noise amplitude."""
+        k = len(self.generators)
+        G = self._build(GENERATORS, self.cfg["generator"], k)
+        same_width = k > 0 and self._net_kwargs(k) == self._net_kwargs(k - 1)
+        if same_width:
+            G.load_state_dict(self.generators[k - 1].state_dict())
+        if not (same_width and self.D is not None):
+            self.D = self._build(DISCRIMINATORS, self.cfg["discriminator"], k)
+        self.generators.append(G)
+        self._freeze()  # scale k-1 must run in eval mode for the noise amplitude below
+        device = self.r.device
+        if k == 0 and self.cfg["rec_noise_coarsest"] == "fixed":
+            z = self.noise(0, 1)
+        else:  # official: zeros for k > 0; at k == 0 redrawn every iteration
+            z = torch.zeros(self._padded_shape(k), device=device)
+        self.z_rec.append(z)
+        if k == 0:
+            amp = torch.ones((), device=device)
+        else:
+            up = self._reconstruction_prev(k)
+            amp = self.cfg["noise_amp"] * torch.sqrt(F.mse_loss(self.reals[k], up))
+        self.noise_amp.append(amp.detach().reshape(()))
+
+    def begin_stage(self, index):
+        if index >= self.num_scales:
+            raise ValueError(f"stage {index} does not exist: the pyramid has {self.num_scales} scales")
+        while len(self.generators) <= index:
+            self._grow()
+        self._rec_prev = None
+        self._freeze()
+
+    def _freeze(self):
+        """Coarser generators are frozen in eval mode (BN running statistics), as in the official code."""
+        last = len(self.generators) - 1
+        for i, G in enumerate(self.generators):
+            G.requires_grad_(i == last)
+            if i != last:
+                G.eval()
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze()
+        return self
+
+    def networks(self):
+        nets = {}
+        if len(self.generators):
+            nets["G"] = self.generators[-1]
+        if self.D is not None:
+            nets["D"] = self.D
+        return nets
+
+    def param_groups(self):
+        c = self.cfg
+        extra = {"betas": tuple(c["betas"])}
+        if c["fused_adam"] is not None:
+            extra["fused"] = bool(c["fused_adam"])
+        return {"g": {"params": list(self.generators[-1].parameters()), "lr": c["lr_g"], **extra},
+                "d": {"params": list(self.D.parameters()), "lr": c["lr_d"], **extra}}
+
+    # ----------------------------------------------------------------- state
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Grow the pyramid to what ``state_dict`` holds, then load it (works on a fresh model)."""
+        def indices(prefix):
+            found = {int(key[len(prefix):].split(".")[0]) for key in state_dict if key.startswith(prefix)}
+            return sorted(found)
+
+        for i in indices("reals."):
+            if i >= len(self.reals):
+                self.reals.append(torch.zeros_like(state_dict[f"reals.{i}"], device=self.r.device))
+        for i in indices("generators."):
+            if i >= len(self.generators):
+                self.generators.append(self._build(GENERATORS, self.cfg["generator"], i))
+                self.z_rec.append(torch.zeros_like(state_dict[f"z_rec.{i}"], device=self.r.device))
+                self.noise_amp.append(torch.zeros((), device=self.r.device))
+        if self.D is None and any(key.startswith("D.") for key in state_dict):
+            self.D = self._build(DISCRIMINATORS, self.cfg["discriminator"], len(self.generators) - 1)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self._r = float(self.r)
+        self._rec_prev = None
+        self._freeze()
+        return result
+
+    # ----------------------------------------------------------------- generation
+
+    def noise(self, index, n, size=None, generator=None):
+        """Padded noise for scale ``index``: 1 channel expanded at scale 0 (official), else C channels."""
+        h, w = size or self.reals[index].shape[2:]
+        p = self.pad
+        shape_hw = (h + 2 * p, w + 2 * p) if self.cfg["noise_padding"] else (h, w)
+        channels = 1 if index == 0 else self.channels
+        z = torch.randn((n, channels) + shape_hw, device=self.r.device, generator=generator)
+        z = z.expand(n, self.channels, *shape_hw)
+        return z if self.cfg["noise_padding"] else F.pad(z, (p, p, p, p))
+
+    def upsample(self, x, size):
+        """Previous scale's output to ``size``: resize by 1/r, crop; bilinear stretch if it came out smaller."""
+        x = self.resize(x, 1 / self._r)[:, :, :size[0], :size[1]]
+        if tuple(x.shape[2:]) != tuple(size):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+        return x
+
+    def forward_scale(self, index, z, prev):
+        """One generator step: ``G(amp * z + pad(prev), prev)`` (z already padded)."""
+        p = self.pad
+        return self.generators[index](self.noise_amp[index] * z + F.pad(prev, (p, p, p, p)), prev)
+
+    def synthesize(self, n=1, first=0, last=None, start_scale=0, sizes=None, init=None, generator=None,
+                   noise_fn=None):
+        """Run scales ``first..last`` on ``n`` samples; returns the output of scale ``last``.
+
+        Scales below ``start_scale`` use the reconstruction noise z* (fixed coarse layout); ``init``
+        is the image fed to scale ``first`` (default zeros: generation from scratch); ``sizes`` overrides
+        the (H, W) of each scale; ``noise_fn(index, n, size)`` replaces random noise (animation).
+        """
+        last = len(self.generators) - 1 if last is None else last
+        sizes = sizes or self.sizes()
+        x = init
+        if x is None:
+            x = torch.zeros((n, self.channels) + tuple(sizes[first]), device=self.r.device)
+        for k in range(first, last + 1):
+            if k > first:
+                x = self.upsample(x, sizes[k])
+            if k < start_scale:
+                if tuple(sizes[k]) != tuple(self.reals[k].shape[2:]):
+                    raise ValueError("scales below start_scale reuse z*, so they need the training size")
+                z = self.z_rec[k].expand(x.shape[0], -1, -1, -1)
+            elif noise_fn is not None:
+                z = noise_fn(k, x.shape[0], sizes[k])
+            else:
+                z = self.noise(k, x.shape[0], sizes[k], generator)
+            x = self.forward_scale(k, z, x)
+        return x
+
+    def _reconstruction_prev(self, index):
+        """up(rec_{index-1}): the reconstruction through coarser scales with z*, at scale ``index``'s size."""
+        if index == 0:
+            return torch.zeros_like(self.reals[0])
+        with torch.no_grad():
+            rec = self.synthesize(1, last=index - 1, start_scale=index)
+            return self.upsample(rec, self.reals[index].shape[2:])
+
+    @torch.no_grad()
+    def sample(self, batch=None, n=None, seed=None, start_scale=0, scale_v=1.0, scale_h=1.0):
+        """``n`` random images from the trained scales (in eval mode, no side effects on BN statistics)."""
+        n = n or (batch["image"].shape[0] if batch is not None else 1)
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=self.r.device).manual_seed(seed)
+        modes = [G.training for G in self.generators]
+        for G in self.generators:
+            G.eval()
+        try:
+            out = self.synthesize(n, start_scale=start_scale, sizes=self.sizes(scale_v, scale_h), generator=generator)
+        finally:
+            for G, mode in zip(self.generators, modes):
+                G.train(mode)
+        return out
+
+    # ----------------------------------------------------------------- training
+
+    def train_step(self, batch, ctx):
+        c = self.cfg
+        k = len(self.generators) - 1
+        G, D = self.generators[k], self.D
+        real = self.reals[k]
+        if self._rec_prev is None:
+            self._rec_prev = self._reconstruction_prev(k)
+        rec_prev = self._rec_prev
+        if k == 0 and c["rec_noise_coarsest"] == "resample":
+            self.z_rec[0].copy_(self.noise(0, 1))
+        noise = self.noise(k, 1)
+        with torch.no_grad():  # the D steps' random `prev`s, batched through the frozen scales
+            if k == 0:
+                prevs = torch.zeros((c["d_steps"],) + tuple(real.shape[1:]), device=real.device)
+            else:
+                prevs = self.upsample(self.synthesize(c["d_steps"], last=k - 1), real.shape[2:])
+        stale = c["g_step_mode"] == "stale"
+        aliases = None
+        D.requires_grad_(True)
+        for j in range(c["d_steps"]):
+            prev = prevs[j:j + 1]
+            ctx.zero_grad("d")
+            with ctx.autocast():
+                real_score = D(real)
+                if stale and j == c["d_steps"] - 1:
+                    # torch<=1.4 semantics: G steps back-propagate through this graph while the weights
+                    # change in place; `.data` aliases share storage without autograd version checks.
+                    aliases = {name: p.data.requires_grad_(True) for name, p in G.named_parameters()}
+                    p = self.pad
+                    fake = torch.func.functional_call(
+                        G, aliases, (self.noise_amp[k] * noise + F.pad(prev, (p, p, p, p)), prev))
+                else:
+                    with torch.no_grad():
+                        fake = self.forward_scale(k, noise, prev)
+                d_loss = self.gan_loss.d_loss(real_score, D(fake.detach()))
+                gp = gradient_penalty(D, real, fake, weight=c["lambda_grad"], per_pixel=True)
+            ctx.backward(d_loss + gp, "d")
+            ctx.optimizer_step("d")
+        D.requires_grad_(False)  # the G steps need no critic gradients
+        for j in range(c["g_steps"]):
+            ctx.zero_grad("g")
+            with ctx.autocast():
+                if not stale:
+                    fake = self.forward_scale(k, noise, prev)
+                g_adv = self.gan_loss.g_loss(D(fake))
+                g_rec = torch.zeros((), device=real.device)
+                if c["alpha"]:
+                    g_rec = c["alpha"] * self.rec_loss(self.forward_scale(k, self.z_rec[k], rec_prev), real)
+            ctx.backward(g_adv + g_rec, "g", retain_graph=stale)
+            if stale:
+                for (name, param) in G.named_parameters():
+                    alias = aliases[name]
+                    if alias.grad is not None:
+                        param.grad = alias.grad if param.grad is None else param.grad + alias.grad
+                        alias.grad = None
+            ctx.optimizer_step("g")
+        D.requires_grad_(True)
+        return {"d_loss": d_loss.detach(), "gp": gp.detach(), "g_adv": g_adv.detach(), "g_rec": g_rec.detach()}

@@ -1,0 +1,268 @@
+"""The trainer on a tiny toy GAN (tests/toy_gan.py): run directory, resume, faults, schedules, EMA."""
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from ganzoo.config import ConfigError
+from ganzoo.engine import checkpoint, options
+from ganzoo.engine.ema import EMA
+from ganzoo.engine.optim import build_optimizers, lr_factor
+from ganzoo.engine.trainer import NonFiniteLossError, Trainer
+from tests.toy_gan import ToyData, ToyGAN
+
+torch.set_num_threads(1)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+BASE = {
+    "model": {"type": "tests.toy_gan:ToyGAN"},
+    "data": {"type": "tests.toy_gan:ToyData", "n": 12},
+    "train": {"steps": 8, "batch_size": 4},
+    "eval": {},
+    "run": {"log_every": 2, "sample_every": 4, "ckpt_every": 4, "keep_last": 2, "progress": False, "seed": 3},
+}
+
+
+def make_cfg(**sections):
+    cfg = copy.deepcopy(BASE)
+    for section, values in sections.items():
+        cfg[section].update(values)
+    return cfg
+
+
+def build(cfg, run_dir, resume=None):
+    """What the CLI does: seed, build model and dataset, make the trainer."""
+    checkpoint.seed_everything(cfg["run"]["seed"])
+    model_cfg = {k: v for k, v in cfg["model"].items() if k != "type"}
+    data_cfg = {k: v for k, v in cfg["data"].items() if k not in ("type", "num_workers", "pin_memory")}
+    return Trainer(ToyGAN(**model_cfg), ToyData(**data_cfg), cfg, run_dir=str(run_dir), resume=resume)
+
+
+def params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# ---- end to end -------------------------------------------------------------------------------
+
+def test_cli_writes_every_run_file(tmp_path):
+    from ganzoo.cli.train import main
+
+    config = tmp_path / "toy.yaml"
+    config.write_text(
+        "model: {type: 'tests.toy_gan:ToyGAN'}\n"
+        "data: {type: 'tests.toy_gan:ToyData', n: 8, num_workers: 0}\n"
+        "train: {steps: 6, batch_size: 4, ema: {decay: 0.9}, schedule: {type: linear_decay, start: 2}}\n"
+        "eval: {every: 3, metrics: [{type: 'tests.toy_gan:toy_metric', num_samples: 2}]}\n"
+        "run: {log_every: 2, sample_every: 3, ckpt_every: 3, progress: false}\n")
+    run_dir = tmp_path / "run"
+    assert main([str(config), "train.steps=6", "--run-dir", str(run_dir)]) == 0
+    for name in ("config.yaml", "env.json", "log.jsonl", "metrics.json", "index.html"):
+        assert (run_dir / name).is_file(), name
+    assert sorted(os.listdir(run_dir / "samples")) == ["step_00000003.png", "step_00000006.png"]
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step_00000006.pt"
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["torch"] == torch.__version__ and env["world_size"] == 1 and env["seed"] == 0
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6]
+    assert set(records[0]["losses"]) == {"d_loss", "g_loss"} and records[0]["img_per_s"] > 0
+    # linear decay from step 2 to 0 at step 6: the lr used by the last logged step (t=5) is 1e-3 * (1 - 3/4)
+    assert records[-1]["lr"]["G"] == pytest.approx(1e-3 * 0.25)
+    assert records[-1]["eta_s"] == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [m["step"] for m in metrics] == [3, 6]
+    assert metrics[0]["toy_fp32"] == 1.0 and metrics[0]["toy_eval_mode"] == 1.0
+    page = (run_dir / "index.html").read_text()
+    assert "samples/step_00000006.png" in page and "toy_mean" in page and "linear_decay" in page
+    assert "<svg" in page or "losses.png" in page
+    from PIL import Image
+    with Image.open(run_dir / "samples" / "step_00000006.png") as grid:  # 16 samples of 8x8 in a 4x4 grid
+        assert grid.size == (4 * 10 + 2, 4 * 10 + 2)
+    # a second run into the same directory without --resume is refused in one line
+    assert main([str(config), "--run-dir", str(run_dir)]) == 2
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from ganzoo.cli.train import main
+
+    config = tmp_path / "toy.yaml"
+    config.write_text("model: {type: 'tests.toy_gan:ToyGAN'}\ndata: {type: 'tests.toy_gan:ToyData'}\n"
+                      "train: {stepz: 3}\n")
+    assert main([str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown key train.stepz") and "steps" in err and "\n" not in err
+    assert main([str(tmp_path / "missing.yaml")]) == 2
+    with pytest.raises(ConfigError, match="train.precision"):
+        options.resolve(make_cfg(train={"precision": "fp8"}))
+    with pytest.raises(ConfigError, match="train.schedule.milestone"):
+        options.resolve(make_cfg(train={"schedule": {"type": "multistep", "milestone": [3]}}))
+    assert options.split_data({"type": "x", "root": "r", "num_workers": 2}) == \
+        ({"type": "x", "root": "r"}, {"num_workers": 2, "pin_memory": None})
+
+
+# ---- exact resume -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("setup", [
+    {"train": {"steps": 8, "ema": {"decay": 0.8, "start": 2}, "schedule": {"type": "step", "step_size": 3}}},
+    # two stages of 5 and 6 steps, stopped mid-stage 1 (step 7), per-stage multistep schedule
+    {"model": {"stages": 2, "stage_steps": [5, 6], "stage_schedule": {"type": "multistep", "milestones": [2, 4]}},
+     "train": {"ema": {"decay": 0.5}}},
+])
+def test_resume_is_bit_identical(tmp_path, setup):
+    cfg = make_cfg(**setup)
+    straight = build(cfg, tmp_path / "a")
+    assert straight.fit()["status"] == "done"
+    total = straight.step
+
+    half = total // 2 + 1
+    first = build(cfg, tmp_path / "b")
+    result = first.fit(stop_after=half)
+    assert result["status"] == "stopped" and result["step"] == half
+    second = build(cfg, tmp_path / "b", resume=True)
+    assert second.fit()["step"] == total
+    assert_same(params(straight.model), params(second.model))
+    assert_same(straight.ema.shadow, second.ema.shadow)
+    for name in straight.optimizers:
+        sa, sb = straight.optimizers[name].state_dict()["state"], second.optimizers[name].state_dict()["state"]
+        for index in sa:
+            assert all(torch.equal(sa[index][k], sb[index][k]) for k in sa[index])
+    log = [json.loads(line) for line in open(tmp_path / "b" / "log.jsonl")]
+    assert [r["step"] for r in log] == list(range(2, total + 1, 2))  # no duplicated records
+
+
+def test_checkpoint_contents_load_weights_only(tmp_path):
+    trainer = build(make_cfg(train={"precision": "fp16", "ema": {}}), tmp_path)
+    trainer.fit()
+    files = checkpoint.list_checkpoints(tmp_path / "checkpoints")
+    assert [os.path.basename(f) for f in files] == ["step_00000004.pt", "step_00000008.pt"]  # keep_last 2
+    state = torch.load(files[-1], weights_only=True)
+    assert set(state) >= {"model", "optimizers", "scalers", "ema", "rng", "progress", "config"}
+    assert state["progress"] == {"step": 8, "stage": 0, "stage_step": 8, "epoch": 2, "batch_in_epoch": 2}
+    assert state["scalers"]["G"]["scale"] > 0  # fp16: one GradScaler per optimizer
+    assert not any("module." in k or "_orig_mod" in k for k in state["model"])
+    assert state["config"]["train"]["precision"] == "fp16"
+
+    model, cfg = checkpoint.load_model(str(tmp_path))  # run dir -> latest; EMA generator weights
+    assert not model.training and cfg["model"]["type"] == "tests.toy_gan:ToyGAN"
+    assert torch.equal(model.G.heads[0].weight, trainer.ema.shadow["heads.0.weight"])
+    assert torch.equal(model.D[1].weight, trainer.model.D[1].weight)
+
+
+def test_keep_last_and_crash_during_save(tmp_path, monkeypatch):
+    directory = tmp_path / "ckpt"
+    for step in (1, 2, 3):
+        checkpoint.save({"format": 1, "step": torch.tensor(step)}, str(directory), step, keep_last=2)
+    assert [os.path.basename(p) for p in checkpoint.list_checkpoints(directory)] == \
+        ["step_00000002.pt", "step_00000003.pt"]
+    before = (directory / "step_00000003.pt").read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save({"format": 1}, str(directory), 4, keep_last=2)
+    assert sorted(os.listdir(directory)) == ["latest", "step_00000002.pt", "step_00000003.pt"]
+    assert (directory / "step_00000003.pt").read_bytes() == before
+    assert checkpoint.load(str(directory))["step"] == 3
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
+    cfg = make_cfg(model={"nan_at_step": 6}, run={"log_every": 0, "ckpt_every": 4})
+    trainer = build(cfg, tmp_path)
+    good = None
+    with pytest.raises(NonFiniteLossError, match=r"loss 'g_loss' became non-finite \(nan\) at step 6") as err:
+        trainer.fit()
+    assert "step_00000004.pt" in str(err.value)
+    good = tmp_path / "checkpoints" / "step_00000004.pt"
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["latest", "step_00000004.pt"]
+    assert checkpoint.load(str(good))["progress"]["step"] == 4
+
+
+def test_sigterm_checkpoints_and_exits(tmp_path):
+    config = tmp_path / "toy.yaml"
+    config.write_text("model: {type: 'tests.toy_gan:ToyGAN', sleep: 0.05}\n"
+                      "data: {type: 'tests.toy_gan:ToyData', n: 8}\n"
+                      "train: {steps: 100000, batch_size: 4}\n"
+                      "run: {log_every: 1, sample_every: 0, ckpt_every: 0, progress: false}\n")
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "train.py"), str(config),
+                             "--run-dir", str(run_dir)], stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    log = run_dir / "log.jsonl"
+    deadline = time.time() + 60
+    while not (log.exists() and log.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "SIGTERM received: stopped after step" in err
+    state = checkpoint.load(str(run_dir))
+    assert 2 <= state["progress"]["step"] < 100000
+    # and it continues from there
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train.py"), str(config), "--resume",
+                             "--run-dir", str(run_dir), f"train.steps={state['progress']['step'] + 2}",
+                             "model.sleep=0"], capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert checkpoint.load(str(run_dir))["progress"]["step"] == state["progress"]["step"] + 2
+
+
+# ---- parts ------------------------------------------------------------------------------------
+
+def test_lr_schedules_by_hand():
+    step = options.check_schedule({"type": "step", "step_size": 3, "gamma": 0.5})
+    assert [lr_factor(step, t, 10) for t in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    multi = options.check_schedule({"type": "multistep", "milestones": [2, 5]})
+    assert [lr_factor(multi, t, 10) for t in (0, 1, 2, 4, 5, 9)] == pytest.approx([1, 1, .1, .1, .01, .01])
+    linear = options.check_schedule({"type": "linear_decay", "start": 6})
+    assert [lr_factor(linear, t, 10) for t in (0, 5, 6, 7, 9)] == [1, 1, 1, 0.75, 0.25]
+    # SPADE-style: constant for 2 epochs, then linear to 0 over the remaining 2 (5 steps per epoch)
+    epochs = options.check_schedule({"type": "linear_decay", "start": 2, "unit": "epoch"})
+    assert [lr_factor(epochs, t, 20, steps_per_epoch=5) for t in (0, 9, 10, 14, 15, 19)] == \
+        [1, 1, 1, 1, 0.5, 0.5]
+    assert lr_factor(options.check_schedule(None), 123, 10) == 1
+
+
+def test_optimizer_types_and_overrides():
+    w = [torch.nn.Parameter(torch.zeros(2))]
+    opts = build_optimizers({"G": {"params": w, "lr": 1e-3, "type": "sgd", "momentum": 0.9},
+                             "D": {"params": w, "lr": 4e-4, "betas": [0.0, 0.9]}},
+                            overrides={"D": {"type": "adamw", "lr": 2e-4}})
+    assert isinstance(opts["G"], torch.optim.SGD) and opts["G"].param_groups[0]["momentum"] == 0.9
+    assert isinstance(opts["D"], torch.optim.AdamW) and opts["D"].param_groups[0]["lr"] == 2e-4
+    assert opts["D"].param_groups[0]["betas"] == (0.0, 0.9)
+    with pytest.raises(ConfigError, match="train.optim.E"):
+        build_optimizers({"G": {"params": w, "lr": 1.0}}, overrides={"E": {"lr": 1.0}})
+    with pytest.raises(ConfigError, match="adam, adamw, sgd"):
+        build_optimizers({"G": {"params": w, "lr": 1.0, "type": "lion"}})
+
+
+def test_ema_matches_hand_computation():
+    net = torch.nn.Linear(2, 1)
+    ema = EMA(decay=0.9, start=1)
+    w0 = net.weight.detach().clone()
+    ema.update(net, step=0)                        # before start: a copy
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net, step=1)
+    assert torch.allclose(ema.shadow["weight"], 0.9 * w0 + 0.1 * (w0 + 1))
+    with ema.swapped_in(net):
+        assert torch.equal(net.weight, ema.shadow["weight"])
+    assert torch.equal(net.weight, w0 + 1)
+
+
+def test_bf16_channels_last_grad_clip_run(tmp_path):
+    trainer = build(make_cfg(train={"steps": 3, "precision": "bf16", "channels_last": True, "grad_clip": 0.5},
+                             run={"log_every": 1}), tmp_path)
+    assert trainer.fit()["status"] == "done"
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
