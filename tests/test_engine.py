@@ -209,11 +209,10 @@ def test_sigterm_checkpoints_and_exits(tmp_path):
     assert "SIGTERM received: stopped after step" in err
     state = checkpoint.load(str(run_dir))
     assert 2 <= state["progress"]["step"] < 100000
-    # and it continues from there
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train.py"), str(config), "--resume",
-                             "--run-dir", str(run_dir), f"train.steps={state['progress']['step'] + 2}",
-                             "model.sleep=0"], capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
-    assert result.returncode == 0, result.stderr
+    # and it continues from there ("--resume KEY=VALUE" is an override, not a path)
+    from ganzoo.cli.train import main
+    assert main([str(config), "--run-dir", str(run_dir), "--resume", f"train.steps={state['progress']['step'] + 2}",
+                 "model.sleep=0"]) == 0
     assert checkpoint.load(str(run_dir))["progress"]["step"] == state["progress"]["step"] + 2
 
 
@@ -259,6 +258,17 @@ def test_ema_matches_hand_computation():
     with ema.swapped_in(net):
         assert torch.equal(net.weight, ema.shadow["weight"])
     assert torch.equal(net.weight, w0 + 1)
+
+
+def test_deterministic_switch():
+    from ganzoo.engine.trainer import configure_backends
+
+    try:
+        configure_backends(True, torch.device("cpu"))
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
 
 
 def test_bf16_channels_last_grad_clip_run(tmp_path):

@@ -321,6 +321,13 @@ run: {{dir: {tmp_path / 'run'}, log_every: 1, sample_every: 2, sample_count: 2, 
     image = _png(tmp_path / "a.png")
     assert main(["generate", str(tmp_path / "run"), "--image", image, "--class", "1", "-k", "1",
                  "-o", str(tmp_path / "g.png")]) == 0
+    fid = ["fid", str(tmp_path / "run"), "--dims", "64", "--fid-weights", "random", "--num-images", "4",
+           "--batch-size", "2", "-o", str(tmp_path / "fid.json")]
+    assert main(fid) == 2                                              # 4 images < 64 dims: refused
+    assert main(fid + ["--allow-few"]) == 0
+    import json
+    assert set(json.load(open(tmp_path / "fid.json"))) == {"stem", "layer1", "layer2", "layer3", "layer4", "pool",
+                                                            "logits"}
 
 
 def test_default_config_missing_files_one_line(tmp_path, capfd, monkeypatch):

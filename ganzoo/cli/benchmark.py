@@ -276,11 +276,13 @@ def run(cfg, args, log=print):
     train_seconds = 0.0
     for index in range(len(stages)):
         # as the trainer enters a stage: unwrap, begin_stage, move, wrap (compile), fresh optimizers
-        distributed.unwrap_networks(model)
+        if compile_nets:
+            distributed.unwrap_networks(model)
         model.begin_stage(index)
         model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
         model.train()
-        distributed.wrap_networks(model, device, compile_=compile_nets)
+        if compile_nets:
+            distributed.wrap_networks(model, device, compile_=True)
         optimizers = build_optimizers(model.param_groups(), train["optim"], device)
         ctx = StepContext(optimizers, device, precision, grad_clip=train["grad_clip"])
         ctx.stage = index

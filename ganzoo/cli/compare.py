@@ -42,8 +42,8 @@ def spade_case(a):
     ours = [sys.executable, BENCHMARK, os.path.join(ROOT, "configs", "spade_ade20k.yaml"),
             "--batch", str(s["batch"]), "--steps", str(a.steps), "--warmup", str(a.warmup), "--repeat", "1",
             "--sample-repeat", "0", "--device", a.device,
-            f"data.crop_size={s['crop']}", f"data.load_size={s['crop']}", f"model.generator.ngf={s['ngf']}",
-            "model.losses.vgg.weights=random", *a.overrides]
+            f"model.crop_size={s['crop']}", f"data.crop_size={s['crop']}", f"data.load_size={s['crop']}",
+            f"model.generator.ngf={s['ngf']}", "model.vgg.weights=random", *a.overrides]
     return {"unit": "img/s", "ref_name": "NVlabs/SPADE (bench_spade_ref.py)", "ref": ref, "ours": ours,
             "setting": f"SPADE train step (1 G + 1 D), crop {s['crop']}, ngf {s['ngf']}, batch {s['batch']}, "
                        f"151 labels, no VAE, random VGG19, fp32, {a.steps} timed steps after {a.warmup} warm-up",
@@ -66,7 +66,7 @@ def semantic_pyramid_case(a):
 
 
 def singan_case(a):
-    s = SINGAN_SETTING
+    s = dict(SINGAN_SETTING, niter=a.niter or SINGAN_SETTING["niter"])
     source = os.path.join(a.refs, "singan", "Input", "Images", s["image"])
     if not os.path.isfile(source):
         raise FileNotFoundError(f"{source} not found (the SinGAN comparison trains on the reference's image)")
@@ -301,6 +301,7 @@ def parse_args(argv=None):
                    help="python that runs the references (needs dill, scikit-image, ... ; default: this one)")
     p.add_argument("--steps", type=int, default=4, help="timed training steps per run")
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--niter", type=int, default=None, help="singan: iterations per scale (default 100)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--json", default=None, metavar="OUT")
     args = p.parse_args(argv)

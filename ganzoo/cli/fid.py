@@ -20,7 +20,7 @@ def build_parser():
                         help="Inception features (2048 = the standard FID)")
     parser.add_argument("--weights", default=None, help="pt_inception-2015-12-05-6726825d.pth file or folder "
                         "(default: $GANZOO_WEIGHTS, then the torch hub cache)")
-    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on CUDA, 50 on CPU")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     parser.add_argument("--num-workers", type=int, default=None, help="image decoding processes")
     parser.add_argument("--save-stats", action="store_true", help="write the statistics of the first path "
@@ -41,7 +41,11 @@ def run(args):
 
     from ..metrics.fid import FIDFeatures, fid_of_paths, path_statistics, save_stats
     cache_dir = False if args.no_cache else args.cache_dir
+    from ..metrics.fid import default_batch_size
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.benchmark = True     # one input shape (299x299): pick the fastest kernels once
+    args.batch_size = args.batch_size or default_batch_size(device)
     if args.checkpoint:
         from .eval import evaluate_checkpoint
         metric = {"type": "fid", "num_samples": args.num_samples, "dims": args.dims, "weights": args.weights,

@@ -36,11 +36,13 @@ def _parser():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("-o", "--output", default=None, help="output PNG (fid: JSON)")
     parser.add_argument("--data-root", help="fid: dataset root (default: the run config's)")
-    parser.add_argument("--split", default="val", help="fid: dataset split")
+    parser.add_argument("--split", default="val", help="fid: Places365 split")
     parser.add_argument("--num-images", type=int, default=2000, help="fid: reference images")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--dims", type=int, default=2048, help="fid: Inception feature dims")
     parser.add_argument("--fid-weights", default=None, help="fid: pt_inception weights path")
+    parser.add_argument("--allow-few", action="store_true",
+                        help="fid: allow fewer images than dims (meaningless values; smoke tests only)")
     return parser
 
 
@@ -83,10 +85,13 @@ def run(args):
         from ganzoo.engine.options import split_data
         from ganzoo.registry import DATASETS
         data_cfg, _ = split_data(cfg.get("data"))
-        data_cfg.update(split=args.split, **({"root": args.data_root} if args.data_root else {}))
-        data_cfg.update({k: False for k in ("flip",) if k in data_cfg})
+        if data_cfg.get("type") == "places365":
+            data_cfg["split"] = args.split
+        if args.data_root:
+            data_cfg["root"] = args.data_root
+        data_cfg.update(flip=False, crop="center")
         scores = sp.per_level_fid(model, DATASETS.build(data_cfg), args.num_images, args.batch_size, args.dims,
-                                  args.fid_weights, args.seed)
+                                  args.fid_weights, args.seed, check=not args.allow_few)
         text = json.dumps(scores, indent=1)
         print(text)
         if args.output:

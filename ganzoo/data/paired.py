@@ -27,7 +27,7 @@ TRANSFORM_DEFAULTS = {
     "max_samples": None,
 }
 _TINY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "tests", "data", "coco_stuff_sample")
+                     "tests", "data", "paired_tiny")
 
 
 def list_by_stem(directory, extensions, what):
@@ -85,8 +85,8 @@ class PairedFolders(SegmentationPairs):
     """Image / label / optional instance folders paired by file stem (the reference's custom dataset)."""
 
     DEFAULTS = {"root": None, "image_dir": None, "label_dir": None, "instance_dir": None, **TRANSFORM_DEFAULTS}
-    test_kwargs = {"root": _TINY, "image_dir": "train_img", "label_dir": "train_label", "crop_size": 32,
-                   "load_size": 36, "label_nc": 182, "contain_dontcare_label": True}
+    test_kwargs = {"root": _TINY, "image_dir": "images", "label_dir": "labels", "instance_dir": "instances",
+                   "crop_size": 32, "load_size": 36, "label_nc": 3, "contain_dontcare_label": True}
 
     def __init__(self, **kwargs):
         opts = check_keys(kwargs, self.DEFAULTS, "data")

@@ -390,12 +390,13 @@ class Trainer:
             results = {}
             with self._inference() as model:
                 for metric in self.metrics:
-                    results.update({k: float(v) for k, v in metric(model, self.dataset, self.device).items()})
-            self.metric_records.append({"step": self.step, "stage": self.stage, **results})
+                    results.update(metric(model, self.dataset, self.device))
+            numbers = {k: float(v) for k, v in results.items() if isinstance(v, (int, float)) or torch.is_tensor(v)}
+            self.metric_records.append({"step": self.step, "stage": self.stage, **results, **numbers})
             _write_json(os.path.join(self.run_dir, "metrics.json"), self.metric_records)
-            self.progress.scalars("eval", results, self.step)
+            self.progress.scalars("eval", numbers, self.step)
             self.progress.message(f"eval at step {self.step}: " +
-                                  ", ".join(f"{k}={v:.5g}" for k, v in results.items()))
+                                  ", ".join(f"{k}={v:.5g}" for k, v in numbers.items()))
         distributed.barrier()
 
     def _write_index(self):
@@ -404,7 +405,7 @@ class Trainer:
                 config_text = f.read()
             records = report.read_log(os.path.join(self.run_dir, "log.jsonl"))
             report.write_index(self.run_dir, config_text, records, self.metric_records,
-                               title=f"{self.cfg['model'].get('type', 'model')} - {self.run_dir}")
+                               title=f"{(self.cfg.get('model') or {}).get('type', 'model')} - {self.run_dir}")
 
     # ---- checkpoints ---------------------------------------------------------------------------
 

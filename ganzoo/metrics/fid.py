@@ -34,7 +34,8 @@ class FIDFeatures:
         self.dims = dims
         self.weights_id = weights_id(FID_WEIGHTS, weights, FID_WEIGHTS_SOURCE)
         self.net = FIDInception(dims=dims, weights=weights).to(self.device)
-        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        # channels_last: faster convolutions on CUDA and with oneDNN on CPU (measured ~1.2x on CPU)
+        self.channels_last = True if channels_last is None else channels_last
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
@@ -47,7 +48,7 @@ class FIDFeatures:
             x = to_unit(images, self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with strict_fp32():
+        with strict_fp32(self.device):
             return self.net(x)
 
     def describe(self):
@@ -126,7 +127,11 @@ def path_statistics(path, features, batch_size=50, num_workers=None, cache_dir=N
     return cached(description, compute, cache_dir)
 
 
-def fid_of_paths(path1, path2, dims=2048, weights=None, batch_size=50, device=None, num_workers=None,
+def default_batch_size(device):
+    return 256 if torch.device(device).type == "cuda" else 50
+
+
+def fid_of_paths(path1, path2, dims=2048, weights=None, batch_size=None, device=None, num_workers=None,
                  cache_dir=None):
     """FID between two inputs, each an image folder or a ``.npz`` of statistics."""
     for path in (path1, path2):
@@ -134,6 +139,7 @@ def fid_of_paths(path1, path2, dims=2048, weights=None, batch_size=50, device=No
             raise FileNotFoundError(f"{path} not found (expected an image folder or a .npz statistics file)")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     features = FIDFeatures(dims, weights, device)
+    batch_size = batch_size or default_batch_size(device)
     stats1 = path_statistics(path1, features, batch_size, num_workers, cache_dir)
     stats2 = path_statistics(path2, features, batch_size, num_workers, cache_dir)
     return frechet_distance(*stats1, *stats2, device=features.device)

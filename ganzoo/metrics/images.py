@@ -76,17 +76,19 @@ def quantize(images):
 
 
 @contextlib.contextmanager
-def strict_fp32():
-    """Disable TF32 on CUDA so metric networks run in true float32 (values comparable across GPUs)."""
-    if not torch.cuda.is_available():
-        yield
-        return
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+def strict_fp32(device):
+    """Run metric networks in true float32: autocast off (the trainer may be inside bf16/fp16 autocast)
+    and TF32 off on CUDA, so values do not depend on the precision settings or the GPU."""
+    with torch.autocast(torch.device(device).type, enabled=False):
+        if not torch.cuda.is_available():
+            yield
+            return
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def batches_of(dataset, batch_size, count, num_workers=0):

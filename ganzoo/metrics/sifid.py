@@ -54,15 +54,13 @@ class SIFIDFeatures:
         from ..backbones.inception import SIFIDInception
         self.device = torch.device(device)
         self.net = SIFIDInception(dims=dims, weights=weights).to(self.device)
-        if self.device.type == "cuda":
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = self.net.to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def __call__(self, images):
         x = to_unit(images, self.device)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with strict_fp32():
+        x = x.contiguous(memory_format=torch.channels_last)
+        with strict_fp32(self.device):
             return spatial_stats(self.net(x))
 
 

@@ -161,9 +161,6 @@ class SemanticPyramid(GANModel):
             raise ValueError(f"unknown level {level!r}; valid: {', '.join(names)}")
         return names.index(level)
 
-    def feature_sizes(self, features):
-        return [tuple(f.shape[-2:]) if f.dim() == 4 else None for f in features]
-
     def sample_masks(self, features, selected=None, spatial=None):
         """Per-sample training masks for ``features`` (one entry per level, as the backbone returns them).
 
@@ -174,12 +171,11 @@ class SemanticPyramid(GANModel):
         n, device = features[0].shape[0], features[0].device
         if selected is None:
             selected = torch.multinomial(self.level_probs.to(device), n, replacement=True)
-        level_ids = torch.arange(len(features), device=device)
         is_map = torch.tensor([f.dim() == 4 for f in features], device=device)
         if spatial is None:
             spatial = torch.rand(n, device=device) < self.p_spatial
         spatial = spatial & is_map[selected] & (selected > min(self.used))
-        sizes = [s for s in self.feature_sizes(features) if s is not None]
+        sizes = [tuple(f.shape[-2:]) for f in features if f.dim() == 4]
         regions = iter(region_masks(n, sizes, self.shapes, self.region, device) if sizes else [])
         masks = []
         for level, feature in enumerate(features):
@@ -195,8 +191,10 @@ class SemanticPyramid(GANModel):
 
     def level_masks(self, features, level):
         """Masks with only ``level`` on everywhere (generation from one level)."""
-        n = features[0].shape[0]
-        selected = torch.full((n,), self.level_index(level), dtype=torch.long, device=features[0].device)
+        n, index = features[0].shape[0], self.level_index(level)
+        if index not in self.used:
+            raise ValueError(f"level {level!r} is not one this model was trained on: {', '.join(self._used_names())}")
+        selected = torch.full((n,), index, dtype=torch.long, device=features[0].device)
         return self.sample_masks(features, selected, torch.zeros(n, dtype=torch.bool, device=features[0].device))
 
     # ---- networks ----------------------------------------------------------------------------------------
@@ -230,10 +228,10 @@ class SemanticPyramid(GANModel):
         return batch["class"].to(batch["image"].device)
 
     # ---- training ----------------------------------------------------------------------------------------
-    def _discriminate(self, real, fake, class_ids):
-        if self.d_has_batch_norm:
-            return self.D(real, class_ids), self.D(fake, class_ids)
-        both = self.D(torch.cat([real, fake]), None if class_ids is None else torch.cat([class_ids, class_ids]))
+    def _discriminate(self, real, fake, real_cls, fake_cls):
+        if self.d_has_batch_norm:  # keep real and fake batch statistics apart
+            return self.D(real, real_cls), self.D(fake, fake_cls)
+        both = self.D(torch.cat([real, fake]), None if real_cls is None else torch.cat([real_cls, fake_cls]))
         return both.split([real.shape[0], fake.shape[0]])
 
     def train_step(self, batch, ctx):
@@ -243,34 +241,38 @@ class SemanticPyramid(GANModel):
         with ctx.autocast():
             feats = [f.float() for f in self.backbone(real, self.depth)]
         masks = self.sample_masks(feats)
+        g_turn = (ctx.step + 1) % self.cfg["d_steps"] == 0
         logs = {}
 
+        # One generator pass serves both updates when G is updated this step (D sees it detached).
+        # With diversity, the first ceil(N/2) references each get two latents (same features and masks).
+        pairs = g_turn and self.cfg["diversity"] > 0
+        index = torch.arange(math.ceil(n / 2), device=ctx.device).repeat(2) if pairs else None
+        pick = (lambda t: t if t is None or index is None else t[index])
+        g_feats, g_masks, g_cls = [pick(f) for f in feats], [pick(m) for m in masks], pick(class_ids)
+        z = torch.randn(len(g_feats[0]), self.z_dim, device=ctx.device)
+        with torch.set_grad_enabled(g_turn), ctx.autocast():
+            fake = self.G(z, g_feats, g_masks, g_cls)
+
         # Discriminator.
-        with torch.no_grad(), ctx.autocast():
-            fake = self.G(torch.randn(n, self.z_dim, device=ctx.device), feats, masks, class_ids)
         with ctx.autocast():
-            real_pred, fake_pred = self._discriminate(real, fake, class_ids)
+            real_pred, fake_pred = self._discriminate(real, fake.detach(), class_ids, g_cls)
             d_loss = self.gan_loss.d_loss(real_pred.float(), fake_pred.float())
         if self.cfg["gradient_penalty"]:
-            gp = gradient_penalty(lambda x: self.D(x, class_ids).float(), real, fake, self.cfg["gradient_penalty"])
+            gp = gradient_penalty(lambda x: self.D(x, class_ids).float(), real, fake[:n].detach(),
+                                  self.cfg["gradient_penalty"])
             d_loss = d_loss + gp
             logs["gp"] = gp.detach()
         ctx.backward(d_loss, "D")
         ctx.optimizer_step("D")
         logs["d_loss"] = d_loss.detach()
-        if (ctx.step + 1) % self.cfg["d_steps"]:
+        if not g_turn:
             return logs
 
-        # Generator: with diversity, the first ceil(N/2) references each get two latents.
-        pairs = self.cfg["diversity"] > 0
-        index = torch.arange(math.ceil(n / 2), device=ctx.device).repeat(2) if pairs else None
-        pick = (lambda t: t if t is None or index is None else t[index])
-        g_feats, g_masks, g_cls = [pick(f) for f in feats], [pick(m) for m in masks], pick(class_ids)
-        z = torch.randn(len(g_feats[0]), self.z_dim, device=ctx.device)
+        # Generator (D frozen: no weight gradients for it).
         self.D.requires_grad_(False)
         try:
             with ctx.autocast():
-                fake = self.G(z, g_feats, g_masks, g_cls)
                 adv = self.gan_loss.g_loss(self.D(fake, g_cls).float())
                 fake_feats = self.backbone(fake, self.depth)
                 rec = sum(self.rec_weights[i] * masked_l1(fake_feats[i].float(), g_feats[i], g_masks[i].float(),

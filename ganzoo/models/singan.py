@@ -229,9 +229,9 @@ class SinGAN(GANModel):
         return self
 
     def networks(self):
-        nets = {}
+        nets = {}  # dotted attribute paths, so the trainer can wrap them in place (DDP / compile)
         if len(self.generators):
-            nets["G"] = self.generators[-1]
+            nets[f"generators.{len(self.generators) - 1}"] = self.generators[-1]
         if self.D is not None:
             nets["D"] = self.D
         return nets

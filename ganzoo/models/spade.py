@@ -8,12 +8,14 @@ back-propagates through (D step first, then G step on the updated D). The offici
 (G step, then D step on a regenerated fake); its sequence of updates is the same, shifted by half an
 iteration. Fake and real go through D as one batch in each step.
 """
+import contextlib
+
 import torch
 
 from ganzoo.config import ConfigError, check_keys
 from ganzoo.data.segmap import instance_edges, one_hot
 from ganzoo.models.base import GANModel
-from ganzoo.nets.spade import compact_labels
+from ganzoo.nets.spade import compact_labels, reparameterize
 from ganzoo.registry import DISCRIMINATORS, ENCODERS, GENERATORS, LOSSES, MODELS
 
 DEFAULTS = {
@@ -174,7 +176,7 @@ class SPADEModel(GANModel):
             mu = logvar = z = None
             if self.E is not None:
                 mu, logvar = self.E(real)
-                z = self.E.reparameterize(mu, logvar)
+                z = reparameterize(mu, logvar)
             fake = self.G(g_seg, z)
 
             pred_fake, pred_real = self.discriminate(seg, fake.detach(), real)
@@ -182,7 +184,9 @@ class SPADEModel(GANModel):
         ctx.backward(d_loss, "D")
         ctx.optimizer_step("D")
 
-        with ctx.autocast():
+        # under DDP, D's gradients are neither computed nor reduced in the G step
+        no_sync = self.D.no_sync() if hasattr(self.D, "no_sync") else contextlib.nullcontext()
+        with ctx.autocast(), no_sync:
             pred_fake, pred_real = self.discriminate(seg, fake, real)
             losses = {"g_gan": self.gan_loss.g_loss(pred_fake)}
             if self.cfg["lambda_feat"]:
@@ -216,7 +220,7 @@ class SPADEModel(GANModel):
                 mu, logvar = self.E(style)
                 if mu.shape[0] == 1 and seg.shape[0] > 1:
                     mu, logvar = mu.expand(seg.shape[0], -1), logvar.expand(seg.shape[0], -1)
-                z = self.E.reparameterize(mu, logvar, generator)
+                z = reparameterize(mu, logvar, generator)
             else:
                 z = torch.randn(seg.shape[0], self.z_dim, device=seg.device, generator=generator)
         return self.G(seg, z)

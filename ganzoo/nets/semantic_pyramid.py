@@ -11,14 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganzoo.backbones.vgg16_places365 import VGG16Places365
 from ganzoo.layers.blocks import ResBlock, SelfAttention
 from ganzoo.layers.conv import ConvBlock, build_activation, conv2d, linear
 from ganzoo.layers.init import init_weights
 from ganzoo.registry import DISCRIMINATORS, GENERATORS, NORMS
 
-# Default pyramid: VGG16-Places365 (name, channels, stride or None for vectors).
-VGG16_LEVELS = (("conv1", 64, 2), ("conv2", 128, 4), ("conv3", 256, 8), ("conv4", 512, 16), ("conv5", 512, 32),
-                ("fc7", 4096, None), ("fc8", 365, None))
 
 
 @NORMS.register("class_batch")
@@ -59,7 +57,8 @@ def _scaled(channels, factor):
 
 
 def _levels(levels):
-    return [tuple(level) for level in (levels or VGG16_LEVELS)]
+    """(name, channels, stride or None) per level; default: the VGG16-Places365 pyramid."""
+    return [tuple(level) for level in (levels or VGG16Places365.levels)]
 
 
 class _UpConvBlock(nn.Module):

@@ -36,8 +36,16 @@ class _OneHotConvFunction(torch.autograd.Function):
         cols, = ctx.saved_tensors
         grad = grad.contiguous()
         grad_table = grad.new_zeros(ctx.table_shape)
-        for tap in range(cols.shape[1]):
-            grad_table.index_add_(0, cols[:, tap], grad)
+        # CPU index_add_ is fast on one thread and many times slower when split over threads
+        threads = torch.get_num_threads() if grad.device.type == "cpu" else 1
+        if threads > 1:
+            torch.set_num_threads(1)
+        try:
+            for tap in range(cols.shape[1]):
+                grad_table.index_add_(0, cols[:, tap], grad)
+        finally:
+            if threads > 1:
+                torch.set_num_threads(threads)
         return None, grad_table
 
 
@@ -128,6 +136,8 @@ class SPADEGenerator(nn.Module):
         self.label_nc, self.ngf, self.z_dim = label_nc, ngf, z_dim
         self.num_upsampling_layers = num_upsampling_layers
         self.sh, self.sw = latent_size(crop_size, aspect_ratio, num_upsampling_layers)
+        scale = 2 ** NUM_UPSAMPLINGS[num_upsampling_layers]
+        self.output_size = (self.sh * scale, self.sw * scale)  # (h, w) of the images it makes
         nf = ngf
         if z_dim:
             self.fc = nn.Linear(z_dim, 16 * nf * self.sh * self.sw)
@@ -219,7 +229,9 @@ class SPADEEncoder(nn.Module):
         x = x.flatten(1)
         return self.fc_mu(x), self.fc_var(x)
 
-    @staticmethod
-    def reparameterize(mu, logvar, generator=None):
-        eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
-        return eps * torch.exp(0.5 * logvar) + mu
+
+
+def reparameterize(mu, logvar, generator=None):
+    """z = mu + eps * exp(logvar / 2), eps ~ N(0, I)."""
+    eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
+    return eps * torch.exp(0.5 * logvar) + mu
