@@ -1,7 +1,6 @@
 """Registered in-training metrics, LPIPS (random trunk), SinGAN diversity, patch SWD, ganzoo-eval."""
 import json
 
-import numpy as np
 import pytest
 import torch
 

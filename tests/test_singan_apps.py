@@ -128,7 +128,7 @@ def test_train_rejects_bad_images(tmp_path, capsys):
     (tmp_path / "bad.png").write_text("text")
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(tmp_path / "small.png")
     for image in ("bad.png", "small.png", "missing.png"):
-        code = train_main([CONFIG, f"data.image={tmp_path / image}", "--run-dir", str(tmp_path / image)])
+        code = train_main([CONFIG, f"data.image={tmp_path / image}", "--run-dir", str(tmp_path / f"run_{image}")])
         assert code == 2
     err = capsys.readouterr().err
-    assert "cannot read" in err and "min_size" in err and "not found" in err
+    assert "cannot read" in err and "min_size" in err and "does not exist" in err

@@ -242,7 +242,7 @@ def run(cfg, args, log=print):
 
     model = MODELS.build(cfg["model"])
     if args.data == "real":
-        dataset = DATASETS.build(options.split_data(cfg["data"])[0])
+        dataset = options.build_dataset(cfg["data"])
         if len(dataset) == 0:
             raise ValueError(f"the dataset of {args.config} is empty")
     else:

@@ -235,7 +235,7 @@ def fill(items, tmp):
     return [str(x).replace("{tmp}", tmp) for x in items]
 
 
-def run_case(name, case, rounds, log=print):
+def run_case(name, case, rounds, threads=None, log=print, after_round=None):
     sides = {"ref": [], "ours": []}
     extra = []
     with tempfile.TemporaryDirectory(prefix=f"compare_{name}_") as base:
@@ -251,6 +251,8 @@ def run_case(name, case, rounds, log=print):
                 for entry in os.listdir(shared):   # inputs every run sees (e.g. SinGAN's image)
                     os.symlink(os.path.join(shared, entry), os.path.join(tmp, entry))
                 env = dict(os.environ, **{k: v.replace("{tmp}", tmp) for k, v in case.get("env", {}).items()})
+                if threads:   # both sides: torch reads these at start-up
+                    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
                 rc, out, wall, rss = run_process(fill(case[side], tmp), cwd=tmp, env=env)
                 if rc != 0:
                     tail = "\n".join(out.strip().splitlines()[-15:])
@@ -260,6 +262,8 @@ def run_case(name, case, rounds, log=print):
                 log(f"round {r + 1}/{rounds} {side:4s}: {value:.4g} {case['unit']}, peak RSS {rss:.2f} GB")
             if case.get("check"):   # e.g. equal values: the two runs of a round wrote to ref<r>/, ours<r>/
                 extra.append(case["check"](os.path.join(base, f"ref{r}"), os.path.join(base, f"ours{r}")))
+            if after_round:
+                after_round(sides, extra)
     return sides, extra
 
 
@@ -273,14 +277,19 @@ def compare_fid_stats(ref_dir, ours_dir):
 def summarize(name, case, sides, extra, args):
     med = {side: statistics.median(v["value"] for v in runs) for side, runs in sides.items()}
     rss = {side: statistics.median(v["peak_rss_gb"] for v in runs) for side, runs in sides.items()}
-    speedup = med["ours"] / med["ref"] if case["unit"] == "img/s" else med["ref"] / med["ours"]
+    ratio = (lambda ref, ours: ours / ref) if case["unit"] == "img/s" else (lambda ref, ours: ref / ours)
+    speedup = ratio(med["ref"], med["ours"])
+    # the two runs of one round ran back to back, so their ratio is less exposed to drifting load
+    paired = [ratio(r["value"], o["value"]) for r, o in zip(sides["ref"], sides["ours"])]
     import torch
-    return {"case": name, "setting": case["setting"], "unit": case["unit"], "rounds": args.rounds,
+    return {"case": name, "setting": case["setting"], "unit": case["unit"], "rounds": len(sides["ours"]),
             "reference": case["ref_name"], "median_ref": med["ref"], "median_ours": med["ours"],
-            "speedup": round(speedup, 3), "peak_rss_gb_ref": rss["ref"], "peak_rss_gb_ours": rss["ours"],
+            "speedup": round(speedup, 3), "paired_speedups": [round(x, 3) for x in paired],
+            "median_paired_speedup": round(statistics.median(paired), 3), "peak_rss_gb_ref": rss["ref"], "peak_rss_gb_ours": rss["ours"],
             "runs": sides, "checks": extra, "device": args.device,
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "ref_python": args.ref_python,
+            "torch": torch.__version__, "threads": args.threads or torch.get_num_threads(),
+            "ref_python": args.ref_python,
             "command": "python tools/compare.py " + " ".join(args.argv)}
 
 
@@ -303,6 +312,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--niter", type=int, default=None, help="singan: iterations per scale (default 100)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--threads", type=int, default=None,
+                   help="OMP/MKL threads for both sides (default: torch's default, all cores)")
     p.add_argument("--json", default=None, metavar="OUT")
     args = p.parse_args(argv)
     args.overrides, args.argv = overrides, argv + (["--"] + overrides if overrides else [])
@@ -326,14 +337,22 @@ def main(argv=None):
             raise FileNotFoundError(f"reference harnesses not found in {args.bench}; pass --bench PATH")
         case = CASES[args.case](args)
         print(f"{args.case}: {case['setting']}\nreference: {case['ref_name']} with {args.ref_python}", flush=True)
-        sides, extra = run_case(args.case, case, args.rounds, log=lambda m: print(m, flush=True))
+        def save_partial(sides, extra):   # a long comparison cut short still leaves its rounds
+            if args.json:
+                from .benchmark import write_atomic
+                write_atomic(args.json, json.dumps(summarize(args.case, case, sides, extra, args), indent=1) + "\n")
+
+        sides, extra = run_case(args.case, case, args.rounds, args.threads, log=lambda m: print(m, flush=True),
+                                after_round=save_partial)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     result = summarize(args.case, case, sides, extra, args)
     better = "faster" if result["speedup"] >= 1 else "slower"
     print(f"median reference {result['median_ref']:.4g} {case['unit']}, ganzoo {result['median_ours']:.4g} "
-          f"{case['unit']} over {args.rounds} alternating rounds: ganzoo {result['speedup']:.2f}x ({better}); "
+          f"{case['unit']} over {args.rounds} alternating rounds: ganzoo {result['speedup']:.2f}x ({better}; "
+          f"per round {', '.join(f'{x:.2f}' for x in result['paired_speedups'])}, median "
+          f"{result['median_paired_speedup']:.2f}x); "
           f"peak RSS reference {result['peak_rss_gb_ref']:.2f} GB, ganzoo {result['peak_rss_gb_ours']:.2f} GB")
     for check in extra:
         if check:

@@ -29,7 +29,8 @@ def run_metrics(metric_specs, model, dataset, device):
     results = {}
     for spec in metric_specs:
         metric = METRICS.build(spec)
-        results.update({key: float(value) for key, value in metric(model, dataset, device).items()})
+        results.update({key: value if isinstance(value, (dict, list, str)) else float(value)
+                        for key, value in metric(model, dataset, device).items()})
     return results
 
 
@@ -38,7 +39,7 @@ def evaluate_checkpoint(checkpoint, config_path, overrides, metric_specs, device
     config) with ``overrides``, run ``metric_specs`` (default: the config's ``eval.metrics``)."""
     from .. import config as config_lib
     from ..engine.checkpoint import load_model
-    from ..registry import DATASETS
+    from ..engine.options import build_dataset
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f"checkpoint {checkpoint} not found")
     model, saved_cfg = load_model(checkpoint, device=device)
@@ -51,7 +52,7 @@ def evaluate_checkpoint(checkpoint, config_path, overrides, metric_specs, device
         if not metric_specs:
             raise ValueError(f"{config_path or checkpoint}: eval.metrics is empty; add e.g. "
                              "eval.metrics: [{type: fid, num_samples: 2000}]")
-    dataset = DATASETS.build(cfg["data"])
+    dataset = build_dataset(cfg["data"])
     return run_metrics(metric_specs, model.to(device), dataset, device)
 
 

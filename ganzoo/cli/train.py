@@ -35,14 +35,14 @@ def make_trainer(config_path, overrides=(), run_dir=None, resume=None):
     from ganzoo import config as config_lib
     from ganzoo.engine import checkpoint, options
     from ganzoo.engine.trainer import Trainer
-    from ganzoo.registry import DATASETS, MODELS
+    from ganzoo.registry import MODELS
 
     raw = options.with_defaults(config_lib.load_yaml(config_path))
     cfg = options.resolve(config_lib.validate(config_lib.apply_overrides(raw, overrides), source=config_path))
     run_dir = run_dir or default_run_dir(config_path, cfg, resume)
     checkpoint.seed_everything(cfg["run"]["seed"])  # same initial weights on every rank
     model = MODELS.build(cfg["model"])
-    dataset = DATASETS.build(options.split_data(cfg["data"])[0])
+    dataset = options.build_dataset(cfg["data"])
     return Trainer(model, dataset, cfg, run_dir=run_dir, resume=resume)
 
 

@@ -62,6 +62,12 @@ def split_data(data_cfg):
     return dataset_cfg, check_keys(loader, LOADER, "data")
 
 
+def build_dataset(data_cfg):
+    """The dataset of a config's ``data`` section (loader keys such as ``num_workers`` left out)."""
+    from ganzoo.registry import DATASETS
+    return DATASETS.build(split_data(data_cfg)[0])
+
+
 def check_schedule(spec, where="train.schedule"):
     """Validated schedule dict (``None`` or a type name allowed)."""
     if spec is None:

@@ -113,6 +113,9 @@ class SinGAN(GANModel):
         for key, valid in CHOICES.items():
             if cfg[key] not in valid:
                 raise ValueError(f"model.{key} must be one of {', '.join(valid)}, got {cfg[key]!r}")
+        for key in ("d_steps", "g_steps", "steps_per_scale", "num_layers"):
+            if not isinstance(cfg[key], int) or cfg[key] < 1:
+                raise ValueError(f"model.{key} must be a positive integer, got {cfg[key]!r}")
         self.cfg = cfg
         self.pad = cfg["num_layers"] * (cfg["kernel"] - 1) // 2
         self.register_buffer("r", torch.zeros((), dtype=torch.float64))
@@ -377,6 +380,8 @@ class SinGAN(GANModel):
                     p = self.pad
                     fake = torch.func.functional_call(
                         G, aliases, (self.noise_amp[k] * noise + F.pad(prev, (p, p, p, p)), prev))
+                elif j == c["d_steps"] - 1:
+                    fake = self.forward_scale(k, noise, prev)  # with graph: G step 0 reuses it (same weights)
                 else:
                     with torch.no_grad():
                         fake = self.forward_scale(k, noise, prev)
@@ -388,7 +393,7 @@ class SinGAN(GANModel):
         for j in range(c["g_steps"]):
             ctx.zero_grad("g")
             with ctx.autocast():
-                if not stale:
+                if not stale and j > 0:
                     fake = self.forward_scale(k, noise, prev)
                 g_adv = self.gan_loss.g_loss(D(fake))
                 g_rec = torch.zeros((), device=real.device)
