@@ -129,3 +129,22 @@ def test_tool_runs_as_a_script(tmp_path):
 def test_compare_says_when_references_are_absent(tmp_path, capsys):
     assert compare.main(["spade", "--refs", str(tmp_path / "nowhere")]) == 2
     assert "reference implementations not found" in capsys.readouterr().err
+
+
+def test_compare_alternates_and_reports_the_ratio():
+    from types import SimpleNamespace
+    def side(value):
+        return [sys.executable, "-c", f"print('noise'); print('RESULT {{\"img_per_s\": {value}}}')"]
+    case = {"unit": "img/s", "ref_name": "toy", "setting": "toy", "ref": side(2.0), "ours": side(3.0),
+            "parse_ref": lambda out, tmp: compare.json_line(out, "RESULT ")["img_per_s"],
+            "parse_ours": lambda out, tmp: {"value": compare.json_line(out, "RESULT ")["img_per_s"], "extra": 1}}
+    order = []
+    sides, extra = compare.run_case("toy", case, rounds=2, threads=1, log=order.append)
+    assert [line.split()[2].rstrip(":") for line in order] == ["ref", "ours", "ours", "ref"]
+    assert [r["value"] for r in sides["ref"]] == [2.0, 2.0] and sides["ours"][0]["extra"] == 1
+    assert all(r["peak_rss_gb"] > 0 for r in sides["ref"] + sides["ours"])
+    args = SimpleNamespace(rounds=2, device="cpu", ref_python=sys.executable, argv=["toy"], threads=1)
+    result = compare.summarize("toy", case, sides, extra, args)
+    assert result["speedup"] == 1.5 and result["paired_speedups"] == [1.5, 1.5]
+    with pytest.raises(ValueError, match="no JSON result line"):
+        compare.json_line("nothing here", "RESULT ")

@@ -86,8 +86,22 @@ def singan_case(a):
     return {"unit": "s", "ref_name": "tamarott/SinGAN (time_train.py)", "ref": ref, "ours": ours, "setup": setup,
             "setting": f"SinGAN training wall-clock, {s['image']}, max_size {s['max_size']}, "
                        f"{s['niter']} iterations per scale, all scales, fp32",
-            "parse_ref": lambda out, tmp: json.load(open(os.path.join(tmp, "ref_timing.json")))["train_seconds"],
-            "parse_ours": lambda out, tmp: json.load(open(os.path.join(tmp, "ours.json")))["train_seconds"]}
+            "parse_ref": parse_singan_ref, "parse_ours": parse_singan_ours}
+
+
+def parse_singan_ref(out, tmp):
+    with open(os.path.join(tmp, "ref_timing.json")) as f:
+        timing = json.load(f)
+    return {"value": timing["train_seconds"],
+            "scales": [{"size": [s["H"], s["W"]], "seconds": round(s["seconds"], 3)} for s in timing["scales"]]}
+
+
+def parse_singan_ours(out, tmp):
+    with open(os.path.join(tmp, "ours.json")) as f:
+        result = json.load(f)
+    return {"value": result["train_seconds"],
+            "scales": [{"size": s["size"], "seconds": round(s["repeats_s"][0] + s["setup_s"], 3)}
+                       for s in result["stages"]]}
 
 
 FID_REF_DRIVER = """
@@ -257,8 +271,10 @@ def run_case(name, case, rounds, threads=None, log=print, after_round=None):
                 if rc != 0:
                     tail = "\n".join(out.strip().splitlines()[-15:])
                     raise RuntimeError(f"{name}: the {side} run failed (exit {rc}):\n{tail}")
-                value = case["parse_" + side](out, tmp)
-                sides[side].append({"value": value, "wall_s": round(wall, 2), "peak_rss_gb": round(rss, 3)})
+                parsed = case["parse_" + side](out, tmp)   # a number, or a dict with "value" and details
+                record = dict(parsed) if isinstance(parsed, dict) else {"value": parsed}
+                value = record["value"]
+                sides[side].append({**record, "wall_s": round(wall, 2), "peak_rss_gb": round(rss, 3)})
                 log(f"round {r + 1}/{rounds} {side:4s}: {value:.4g} {case['unit']}, peak RSS {rss:.2f} GB")
             if case.get("check"):   # e.g. equal values: the two runs of a round wrote to ref<r>/, ours<r>/
                 extra.append(case["check"](os.path.join(base, f"ref{r}"), os.path.join(base, f"ours{r}")))

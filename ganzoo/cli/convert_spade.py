@@ -38,12 +38,15 @@ def _save(obj, path):
 def from_reference(args):
     from ganzoo.config import apply_overrides
     from ganzoo.engine.checkpoint import FORMAT
-    from ganzoo.nets.spade_convert import load_into, options_from_checkpoint
+    from ganzoo.nets.spade_convert import discriminator_options, load_into, options_from_checkpoint
     from ganzoo.registry import MODELS
 
     if not args.out:
         raise ValueError("--out is required (the ganzoo checkpoint to write)")
-    model_cfg = apply_overrides({"type": "spade", **options_from_checkpoint(args.checkpoint)}, args.set)
+    model_cfg = {"type": "spade", **options_from_checkpoint(args.checkpoint)}
+    if args.discriminator:
+        model_cfg["discriminator"] = discriminator_options(args.discriminator)
+    model_cfg = apply_overrides(model_cfg, args.set)
     model = MODELS.build(model_cfg)
     load_into(model.G, args.checkpoint)
     if args.discriminator:

@@ -46,7 +46,11 @@ def load_spade(path, device):
     from ganzoo.nets.spade_convert import is_reference_state, load_into, options_from_checkpoint, read_state
     from ganzoo.registry import MODELS
 
-    if os.path.isfile(path) and is_reference_state(read_state(path)):
+    official = False
+    if os.path.isfile(path):
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        official = isinstance(raw, dict) and "format" not in raw and is_reference_state(read_state(path))
+    if official:
         model_cfg = {"type": "spade", **options_from_checkpoint(path)}
         model = MODELS.build(model_cfg)
         load_into(model.G, path)

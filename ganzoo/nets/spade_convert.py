@@ -166,8 +166,9 @@ def options_from_checkpoint(path):
     semantic_nc = state["head_0.norm_0.mlp_shared.0.weight" if "head_0.norm_0.mlp_shared.0.weight" in state
                         else "head_0.block_0.norm.shared.0.weight"].shape[1]
     has_running = any(k.endswith("param_free_norm.running_mean") for k in state)
-    kernel = state["head_0.norm_0.mlp_shared.0.weight" if "head_0.norm_0.mlp_shared.0.weight" in state
-                   else "head_0.block_0.norm.shared.0.weight"].shape[-1]
+    shared = state["head_0.norm_0.mlp_shared.0.weight" if "head_0.norm_0.mlp_shared.0.weight" in state
+                   else "head_0.block_0.norm.shared.0.weight"]
+    hidden, kernel = shared.shape[0], shared.shape[-1]
     opt = RELEASED.get(semantic_nc, {}).copy()
     opt.pop("name", None)
     opt.setdefault("num_upsampling_layers", "most" if any(k.startswith("up_4.") for k in state) else "normal")
@@ -189,9 +190,21 @@ def options_from_checkpoint(path):
     cfg["aspect_ratio"] = opt.get("aspect_ratio", 1.0)
     cfg["generator"] = {"type": "spade_generator", "ngf": ngf, "num_upsampling_layers": opt["num_upsampling_layers"],
                         "norm": {"type": "spade", "param_free": "sync_batch" if has_running else "instance",
-                                 "hidden": 128, "kernel": kernel},
+                                 "hidden": hidden, "kernel": kernel},
                         "spectral_norm": "head_0.conv_0.weight_orig" in state
                         or "head_0.block_0.conv.parametrizations.weight.original" in state}
     if vae:
         cfg["encoder"] = {"type": "spade_vae_encoder", "z_dim": fc.shape[1], "ndf": ngf}
     return cfg
+
+
+def discriminator_options(path):
+    """``model.discriminator`` config for an official (or ganzoo) multiscale discriminator file."""
+    state = read_state(path)
+    first = [k for k in state if re.match(r"^discriminator_0\.model0\.0?\.?weight$", k)]
+    if not first:
+        raise ValueError(f"{path} has no discriminator_0.model0 weights: not a SPADE discriminator checkpoint")
+    num_d = len({k.split(".")[0] for k in state if k.startswith("discriminator_")})
+    n_layers = len({k.split(".")[1] for k in state if k.startswith("discriminator_0.")}) - 1
+    return {"type": "multiscale_patchgan", "num_d": num_d, "n_layers": n_layers, "ndf": state[first[0]].shape[0],
+            "norm": "instance", "spectral_norm": any("weight_orig" in k or "parametrizations" in k for k in state)}
