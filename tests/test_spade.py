@@ -30,8 +30,8 @@ def tiny_batch(n=2, size=32, classes=5):
 
 
 def context(model):
-    opts = {k: torch.optim.Adam(v["params"], lr=v["lr"], betas=v["betas"]) for k, v in model.param_groups().items()}
-    return StepContext(opts)
+    from ganzoo.engine.optim import build_optimizers
+    return StepContext(build_optimizers(model.param_groups()))
 
 
 # ---------------------------------------------------------------------------------------- networks
@@ -221,3 +221,16 @@ def test_instance_edges_in_condition():
     assert edges[10, 12] == 1 and edges[9, 12] == 1 and edges[15, 15] == 0 and edges.sum() == 36 + 40  # inner ring + outer 4-neighbours
     with pytest.raises(ValueError, match="instance"):
         model.condition(tiny_batch(n=1), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("precision,channels_last", [("bf16", True), ("fp16", False)])
+def test_precision_and_channels_last_switches(precision, channels_last):
+    model = tiny_model(encoder={"type": "spade_vae_encoder", "z_dim": 6, "ndf": 2, "input_size": 16})
+    batch = tiny_batch()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
+    from ganzoo.engine.optim import build_optimizers
+    ctx = StepContext(build_optimizers(model.param_groups()), precision=precision)
+    logs = model.train_step(batch, ctx)
+    assert all(torch.isfinite(v) for v in logs.values())

@@ -182,7 +182,8 @@ def test_tiny_config_trains_through_tools_train(tmp_path):
                  "run.progress=false", "run.device=cpu"]
     result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train.py"),
                              os.path.join(ROOT, "configs", "spade_toy.yaml"), *overrides, "--run-dir", str(run_dir)],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # no waiting at thread barriers
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(line) for line in open(run_dir / "log.jsonl")]
     assert [r["step"] for r in records][-1] == 3

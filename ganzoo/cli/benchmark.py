@@ -223,7 +223,7 @@ def run(cfg, args, log=print):
     from ganzoo.engine import distributed, options
     from ganzoo.engine.context import StepContext
     from ganzoo.engine.optim import build_optimizers
-    from ganzoo.registry import DATASETS, MODELS
+    from ganzoo.registry import MODELS
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -59,6 +59,9 @@ class SPADEModel(GANModel):
     """SPADE: label map (+ z from a VAE encoder) -> image; multiscale PatchGAN; hinge + FM + VGG (+ KLD)."""
 
     generator_name = "G"
+    test_kwargs = {"label_nc": 3, "crop_size": 32, "lambda_vgg": 0.0,
+                   "generator": {"type": "spade_generator", "ngf": 2, "norm": {"type": "spade", "hidden": 8}},
+                   "discriminator": {"type": "multiscale_patchgan", "ndf": 4}}
 
     def __init__(self, **cfg):
         super().__init__()
@@ -113,9 +116,10 @@ class SPADEModel(GANModel):
         return params
 
     def param_groups(self):
-        betas = tuple(self.cfg["betas"])
-        return {"G": {"params": self.generator_params(), "lr": self.cfg["lr_g"], "betas": betas},
-                "D": {"params": list(self.D.parameters()), "lr": self.cfg["lr_d"], "betas": betas}}
+        betas = tuple(float(b) for b in self.cfg["betas"])  # Adam rejects a mix of int and float
+        # fused Adam: one kernel per step on CPU as on GPU (several times faster than the per-tensor loop)
+        return {"G": {"params": self.generator_params(), "lr": self.cfg["lr_g"], "betas": betas, "fused": True},
+                "D": {"params": list(self.D.parameters()), "lr": self.cfg["lr_d"], "betas": betas, "fused": True}}
 
     def prepare(self, dataset):
         for key, expected in (("num_classes", self.num_classes), ("use_instance", self.use_instance)):

@@ -16,6 +16,7 @@ class PatchGAN(nn.Module):
     ``norm`` (+ spectral norm), stride 1 in the last middle layer, a final 1-channel conv.
     ``forward`` returns the list of every layer's output (the last is the prediction map).
     """
+    test_kwargs = {"input_nc": 4, "ndf": 4}
 
     def __init__(self, input_nc=154, ndf=64, n_layers=4, norm="instance", spectral_norm=True, max_channels=512,
                  init="xavier", init_gain=0.02):
@@ -45,6 +46,7 @@ class PatchGAN(nn.Module):
 class MultiscalePatchGAN(nn.Module):
     """``num_d`` PatchGANs on the input and its 3x3/stride-2 average-pooled copies; returns one
     feature list per scale (the format of the feature-matching and GAN losses)."""
+    test_kwargs = {"input_nc": 4, "ndf": 4}
 
     def __init__(self, input_nc=154, num_d=2, ndf=64, n_layers=4, norm="instance", spectral_norm=True,
                  init="xavier", init_gain=0.02):

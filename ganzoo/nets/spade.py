@@ -127,6 +127,7 @@ class SPADEGenerator(nn.Module):
     also accepts the compact condition of :func:`compact_labels` (class index + extra channels); the
     label convs then run as lookups (:class:`OneHotConv2d`), same parameters, same outputs.
     """
+    test_kwargs = {"label_nc": 4, "ngf": 2, "crop_size": 32, "norm": {"type": "spade", "hidden": 8}}
 
     def __init__(self, label_nc=151, ngf=64, num_upsampling_layers="normal", crop_size=256, aspect_ratio=1.0,
                  norm=None, spectral_norm=True, z_dim=None, output_nc=3, init="xavier", init_gain=0.02,
@@ -201,6 +202,7 @@ class SPADEEncoder(nn.Module):
     The input is resized (bilinear) to ``input_size`` (256 as in the reference); the number of convs follows
     from it so the final map is always 4x4. ``z_dim`` is honoured (the reference hard-codes 256).
     """
+    test_kwargs = {"z_dim": 8, "ndf": 2, "input_size": 16}
 
     def __init__(self, z_dim=256, ndf=64, input_size=256, norm="instance", spectral_norm=True,
                  init="xavier", init_gain=0.02):
