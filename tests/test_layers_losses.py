@@ -17,7 +17,8 @@ NORM_INPUT = torch.randn(4, 6, 5, 7)
 def test_every_norm_builds_and_backprops(name):
     norm = build_norm(name, 6, label_nc=3)
     x = NORM_INPUT.clone().requires_grad_(True)
-    out = norm(x, torch.randn(4, 3, 10, 14)) if getattr(norm, "conditional", False) else norm(x)
+    conditions = {"spade": torch.randn(4, 3, 10, 14), "class_batch": torch.randint(0, 3, (4,))}
+    out = norm(x, conditions[name]) if getattr(norm, "conditional", False) else norm(x)
     assert out.shape == x.shape and torch.isfinite(out).all()
     out.square().mean().backward()
     assert torch.isfinite(x.grad).all()

@@ -93,6 +93,24 @@ class SPADE(nn.Module):
         return normalized * (1 + self.gamma(hidden)) + self.beta(hidden)
 
 
+@NORMS.register("class_batch")
+class ClassConditionalBatchNorm(nn.Module):
+    """Batch norm without affine, then a per-class scale (init 1) and shift (init 0); ``cond`` = class ids (N,)."""
+    conditional = True
+    test_kwargs = {"label_nc": 3}
+
+    def __init__(self, num_features, label_nc, momentum=0.1):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(num_features, affine=False, momentum=momentum)
+        self.embed = nn.Embedding(label_nc, 2 * num_features)
+        nn.init.ones_(self.embed.weight[:, :num_features])
+        nn.init.zeros_(self.embed.weight[:, num_features:])
+
+    def forward(self, x, cond):
+        scale, shift = self.embed(cond).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return torch.addcmul(shift, self.norm(x), scale)
+
+
 def build_norm(spec, num_features, label_nc=None):
     """Build a norm from a name or dict; ``label_nc`` is passed to conditional norms only."""
     if spec is None:

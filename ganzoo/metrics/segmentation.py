@@ -144,6 +144,7 @@ def _to_device(batch, device):
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
+@METRICS.register("segmentation")
 class SegmentationScore:
     """mIoU and pixel accuracy of generated images vs the label maps they were generated from.
 
@@ -221,6 +222,3 @@ class SegmentationScore:
         return result
 
 
-METRICS.register("segmentation")(SegmentationScore)
-METRICS.register("miou")(SegmentationScore)
-METRICS.register("segmentation_accuracy")(SegmentationScore)

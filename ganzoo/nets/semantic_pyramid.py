@@ -15,41 +15,7 @@ from ganzoo.backbones.vgg16_places365 import VGG16Places365
 from ganzoo.layers.blocks import ResBlock, SelfAttention
 from ganzoo.layers.conv import ConvBlock, build_activation, conv2d, linear
 from ganzoo.layers.init import init_weights
-from ganzoo.registry import DISCRIMINATORS, GENERATORS, NORMS
-
-
-
-@NORMS.register("class_batch")
-class ClassConditionalBatchNorm(nn.Module):
-    """Batch norm without affine, then a per-class scale (init 1) and shift (init 0); ``cond`` = class ids (N,)."""
-    conditional = True
-    test_kwargs = {"label_nc": 3}
-
-    def __init__(self, num_features, label_nc, momentum=0.1):
-        super().__init__()
-        self.norm = nn.BatchNorm2d(num_features, affine=False, momentum=momentum)
-        self.embed = nn.Embedding(label_nc, 2 * num_features)
-        nn.init.ones_(self.embed.weight[:, :num_features])
-        nn.init.zeros_(self.embed.weight[:, num_features:])
-
-    def forward(self, x, cond):
-        scale, shift = self.embed(cond).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
-        return torch.addcmul(shift, self.norm(x), scale)
-
-
-def _init(module, kind, gain):
-    """``init_weights``, then re-estimate every spectral norm's singular vectors for the new weights
-    (the ones computed when spectral norm was attached belong to the discarded initial weights)."""
-    init_weights(module, kind=kind, gain=gain)
-    with torch.no_grad():
-        for m in module.modules():
-            params = getattr(m, "parametrizations", None)
-            if params is None or "weight" not in params:
-                continue
-            for p in params.weight:
-                if hasattr(p, "_power_method"):
-                    p._power_method(p._reshape_weight_to_matrix(params.weight.original), 15)
-    return module
+from ganzoo.registry import DISCRIMINATORS, GENERATORS
 
 
 def _scaled(channels, factor):
@@ -160,7 +126,7 @@ class SemanticPyramidGenerator(nn.Module):
             ConvBlock(fin, fin, 3, norm="batch", activation=activation, order="norm_act_conv", spectral_norm=sn),
             ConvBlock(fin, 3, 1, norm="none", activation=activation, order="norm_act_conv", spectral_norm=sn),
             nn.Tanh())
-        _init(self, init, 1.0 if init in ("xavier", "orthogonal") else 0.02)
+        init_weights(self, kind=init, gain=1.0 if init in ("xavier", "orthogonal") else 0.02)
 
     def _masked(self, feature, mask, with_mask):
         if feature.dim() == 2:
@@ -223,7 +189,7 @@ class SAGANProjectionDiscriminator(nn.Module):
             self.embed = nn.Embedding(num_classes, fin)
             if spectral_norm:
                 self.embed = nn.utils.parametrizations.spectral_norm(self.embed)
-        _init(self, "xavier", 1.0)
+        init_weights(self, kind="xavier", gain=1.0)
 
     def forward(self, x, class_ids=None):
         for b, block in enumerate(self.blocks):
@@ -267,7 +233,7 @@ class DCGANCritic(nn.Module):
             layers.append(ConvBlock(fin, fin, 4, 2, 1, norm=norm_spec, spectral_norm=spectral_norm))
         self.body = nn.Sequential(*layers)
         self.out = conv2d(fin, 1, 4, padding=0, spectral_norm=spectral_norm)
-        _init(self, "normal", 0.02)
+        init_weights(self, kind="normal", gain=0.02)
 
     def forward(self, x, class_ids=None):
         return self.out(self.body(x)).flatten(1).mean(1)

@@ -1,0 +1,109 @@
+"""Every registered part is exercised: built small, run forward and backward, outputs finite.
+
+A new registry entry without an example below fails ``test_every_part_has_an_example``: add one (or,
+for datasets and metrics that need files on disk, name the test module that covers it).
+"""
+import os
+
+import pytest
+import torch
+
+from ganzoo.registry import ALL
+
+TESTS = os.path.dirname(__file__)
+
+
+def _img(n=2, c=3, size=32):
+    return torch.rand(n, c, size, size) * 2 - 1
+
+
+def _seg(n=2, classes=4, size=32):
+    return torch.nn.functional.one_hot(torch.randint(0, classes, (n, size, size)), classes).permute(0, 3, 1, 2).float()
+
+
+SP_LEVELS = [["conv", 8, 4], ["fc", 16, None]]
+
+
+def _sp_generator_inputs():
+    return (torch.randn(2, 8), [torch.randn(2, 8, 8, 8), torch.randn(2, 16)],
+            [torch.ones(2, 1, 8, 8), torch.ones(2)])
+
+
+# (registry name, entry) -> (build kwargs, function making the forward inputs)
+NETWORKS = {
+    ("generator", "singan_generator"): ({"nfc": 8, "min_nfc": 8}, lambda: (torch.randn(1, 3, 26, 26), torch.randn(1, 3, 16, 16))),
+    ("generator", "spade_generator"): ({"label_nc": 4, "ngf": 2, "crop_size": 64}, lambda: (_seg(classes=4, size=64),)),
+    ("generator", "semantic_pyramid"): ({"levels": SP_LEVELS, "image_size": 32, "z_dim": 8, "channels": [16, 8],
+                                        "stem_channels": 16, "attention": [1]}, _sp_generator_inputs),
+    ("discriminator", "singan_discriminator"): ({"nfc": 8, "min_nfc": 8}, lambda: (_img(1, size=16),)),
+    ("discriminator", "patchgan"): ({"input_nc": 3, "ndf": 4}, lambda: (_img(),)),
+    ("discriminator", "multiscale_patchgan"): ({"input_nc": 3, "ndf": 4}, lambda: (_img(),)),
+    ("discriminator", "sagan_projection"): ({"image_size": 32, "channels": [8, 16, 16], "num_classes": 5},
+                                            lambda: (_img(), torch.tensor([1, 4]))),
+    ("discriminator", "dcgan_critic"): ({"image_size": 32, "channels": [8, 16, 16]}, lambda: (_img(),)),
+    ("encoder", "spade_vae_encoder"): ({"z_dim": 5, "ndf": 4, "input_size": 32}, lambda: (_img(),)),
+    ("backbone", "fid_inception"): ({"dims": 64, "weights": "random"}, lambda: ((_img(size=75) + 1) / 2,)),
+    ("backbone", "sifid_inception"): ({"weights": "random"}, lambda: ((_img(size=64) + 1) / 2,)),
+    ("backbone", "resnet18_places365"): ({"weights": "random"}, lambda: (_img(size=64),)),
+    ("backbone", "vgg16_places365"): ({"weights": "random"}, lambda: (_img(size=64),)),
+    ("backbone", "ade20k_resnet50dilated_ppm"): ({"weights": "random"}, lambda: (_img(1, size=64),)),
+    ("backbone", "ade20k_resnet101_upernet"): ({"weights": "random"}, lambda: (_img(1, size=64),)),
+}
+# Parts whose forward needs more than tensors, covered where their behaviour is tested in full.
+# Norms are all run by test_layers_losses.test_every_norm_builds_and_backprops (parametrized over NORMS).
+COVERED_ELSEWHERE = {("loss", name): "test_layers_losses" for name in
+                     ("hinge", "wgan", "lsgan", "non_saturating", "gradient_penalty", "feature_matching",
+                      "vgg", "kld", "reconstruction", "mode_seeking")}
+COVERED_ELSEWHERE.update({
+    ("model", "singan"): "test_singan", ("model", "spade"): "test_spade",
+    ("model", "semantic_pyramid"): "test_semantic_pyramid",
+    ("dataset", "single_image"): "test_singan", ("dataset", "ade20k"): "test_spade_data",
+    ("dataset", "paired_folders"): "test_spade_data", ("dataset", "places365"): "test_places365",
+    ("dataset", "image_folder"): "test_places365",
+    ("metric", "fid"): "test_fid", ("metric", "sifid"): "test_sifid", ("metric", "swd"): "test_metrics",
+    ("metric", "diversity"): "test_metrics", ("metric", "lpips_diversity"): "test_metrics",
+    ("metric", "segmentation"): "test_segmentation",
+})
+
+ENTRIES = [(registry.name, name) for registry in ALL for name in registry.names()]
+REGISTRIES = {registry.name: registry for registry in ALL}
+
+
+@pytest.mark.parametrize("key", ENTRIES, ids=lambda key: "/".join(key))
+def test_every_part_has_an_example(key):
+    if key in NETWORKS or key[0] == "norm":
+        return
+    assert key in COVERED_ELSEWHERE, f"registered {key[0]} {key[1]!r} has no example in tests/test_all_parts.py"
+    module = COVERED_ELSEWHERE[key]
+    with open(os.path.join(TESTS, f"{module}.py")) as f:
+        assert key[1] in f.read(), f"{module}.py does not mention {key[1]!r}"
+
+
+def _flatten(out):
+    if torch.is_tensor(out):
+        return [out]
+    if isinstance(out, dict):
+        out = list(out.values())
+    return [t for item in out for t in _flatten(item)]
+
+
+@pytest.mark.parametrize("key", sorted(NETWORKS), ids=lambda key: "/".join(key))
+def test_network_forward_backward_finite(key):
+    torch.manual_seed(0)
+    kwargs, make_inputs = NETWORKS[key]
+    net = REGISTRIES[key[0]].build({"type": key[1], **kwargs})
+    inputs = make_inputs()
+    float_inputs = [x.requires_grad_(True) for x in inputs if torch.is_tensor(x) and x.is_floating_point()]
+    outputs = _flatten(net(*inputs))
+    assert outputs and all(torch.isfinite(o).all() for o in outputs)
+    sum(o.float().mean() for o in outputs).backward()
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    if trainable:
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable)
+    else:  # frozen backbones still pass gradients to their input (used as losses)
+        assert float_inputs[0].grad is not None and torch.isfinite(float_inputs[0].grad).all()
+
+
+def test_examples_refer_to_registered_parts():
+    stale = [key for key in list(NETWORKS) + list(COVERED_ELSEWHERE) if key not in ENTRIES]
+    assert not stale, f"examples for parts that are no longer registered: {stale}"
