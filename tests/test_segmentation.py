@@ -390,7 +390,7 @@ def test_spade_evaluation_metric_protocol_and_scores(ppm, monkeypatch):
     assert result["miou"] == pytest.approx(cm.scores()["miou"])
     assert result["pixel_accuracy"] == pytest.approx(cm.scores()["pixel_accuracy"])
     with pytest.raises(ValueError, match="segmentation network"):
-        METRICS.build({"type": "miou", "network": "deeplab"})
+        METRICS.build({"type": "segmentation", "network": "deeplab"})
 
 
 # ----------------------------------------------------------------------------- tools/segment.py

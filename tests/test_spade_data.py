@@ -11,6 +11,12 @@ from ganzoo.registry import DATASETS
 
 torch.set_num_threads(1)
 
+DATA = os.path.join(os.path.dirname(__file__), "data")
+ADE20K_TINY = {"root": os.path.join(DATA, "ade20k_tiny"), "crop_size": 32, "load_size": 36}
+PAIRED_TINY = {"root": os.path.join(DATA, "paired_tiny"), "image_dir": "images", "label_dir": "labels",
+               "instance_dir": "instances", "crop_size": 32, "load_size": 36, "label_nc": 3,
+               "contain_dontcare_label": True}
+
 
 def write_pair(root, stem, label, image=None, sub=("images", "labels"), ext=".png"):
     os.makedirs(os.path.join(root, sub[0]), exist_ok=True)
@@ -54,8 +60,7 @@ def test_ade20k_raw_labels_151_channels_and_geometry(tmp_path):
 def test_ade20k_missing_layout_and_class_names(tmp_path):
     with pytest.raises(FileNotFoundError, match="images/training/ and annotations/training/"):
         DATASETS.build({"type": "ade20k", "root": str(tmp_path)})
-    from ganzoo.data.ade20k import ADE20K
-    ds = DATASETS.build({"type": "ade20k", **ADE20K.test_kwargs})
+    ds = DATASETS.build({"type": "ade20k", **ADE20K_TINY})
     assert ds.class_names[0] == "unlabeled" and ds.class_names[150] == "class150" and len(ds.class_names) == 151
 
 
@@ -92,8 +97,7 @@ def test_label_range_error_names_file_and_value(tmp_path):
 
 
 def test_paired_folders_with_instances_and_rgb_label_error(tmp_path):
-    from ganzoo.data.paired import PairedFolders
-    ds = DATASETS.build({"type": "paired_folders", **PairedFolders.test_kwargs})
+    ds = DATASETS.build({"type": "paired_folders", **PAIRED_TINY})
     sample = ds[1]
     assert ds.use_instance and sample["instance"].shape == (1, 32, 32) and sample["instance"].max() == 2
     assert sample["label"].max() == 3  # 255 (dontcare) -> label_nc

@@ -17,8 +17,6 @@ from ganzoo.data.paired import IMAGE_EXTENSIONS, SegmentationPairs, TRANSFORM_DE
 from ganzoo.registry import DATASETS
 
 SPLITS = {"train": "training", "val": "validation"}
-_TINY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "tests", "data", "ade20k_tiny")
 
 
 def read_class_names(root):
@@ -41,7 +39,6 @@ class ADE20K(SegmentationPairs):
 
     DEFAULTS = {"root": "data/ADEChallengeData2016", "split": "train",
                 **TRANSFORM_DEFAULTS, "label_nc": 150, "contain_dontcare_label": True}
-    test_kwargs = {"root": _TINY, "crop_size": 32, "load_size": 36}
 
     def __init__(self, **kwargs):
         opts = check_keys(kwargs, self.DEFAULTS, "data")

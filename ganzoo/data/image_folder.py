@@ -74,7 +74,6 @@ def list_images(root):
 @DATASETS.register("image_folder")
 class ImageFolder(Dataset):
     """Every image under ``root``; ``labels: folders`` gives each its sub-folder's index (sorted names)."""
-    test_kwargs = {"root": os.path.dirname(os.path.abspath(__file__)), "min_images": 0}
     DEFAULTS = {"root": None, "labels": "none", "min_images": 1, **TRANSFORM_DEFAULTS}
 
     def __init__(self, **cfg):

@@ -26,8 +26,6 @@ TRANSFORM_DEFAULTS = {
     "contain_dontcare_label": False,
     "max_samples": None,
 }
-_TINY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "tests", "data", "paired_tiny")
 
 
 def list_by_stem(directory, extensions, what):
@@ -85,8 +83,6 @@ class PairedFolders(SegmentationPairs):
     """Image / label / optional instance folders paired by file stem (the reference's custom dataset)."""
 
     DEFAULTS = {"root": None, "image_dir": None, "label_dir": None, "instance_dir": None, **TRANSFORM_DEFAULTS}
-    test_kwargs = {"root": _TINY, "image_dir": "images", "label_dir": "labels", "instance_dir": "instances",
-                   "crop_size": 32, "load_size": 36, "label_nc": 3, "contain_dontcare_label": True}
 
     def __init__(self, **kwargs):
         opts = check_keys(kwargs, self.DEFAULTS, "data")

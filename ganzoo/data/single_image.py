@@ -79,7 +79,6 @@ def load_image(path, mode="rgb", alpha="drop"):
 class SingleImage(Dataset):
     """The one image SinGAN trains on (keys: image, mode rgb|gray, alpha drop|white|black)."""
 
-    test_kwargs = {}
 
     def __init__(self, **cfg):
         cfg = check_keys(cfg, DEFAULTS, "data")
