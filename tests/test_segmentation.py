@@ -1,6 +1,5 @@
 """CSAIL ADE20K segmentation networks, multi-scale inference, mIoU / pixel accuracy, tools/segment.py."""
 import json
-import math
 import os
 import subprocess
 import sys

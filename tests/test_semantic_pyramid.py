@@ -9,7 +9,7 @@ from PIL import Image
 
 from ganzoo.apps import semantic_pyramid as apps
 from ganzoo.engine.context import StepContext
-from ganzoo.models.semantic_pyramid import SemanticPyramid, masked_l1, region_masks
+from ganzoo.models.semantic_pyramid import masked_l1, region_masks
 from ganzoo.nets.semantic_pyramid import SAGANProjectionDiscriminator, SemanticPyramidGenerator
 from ganzoo.registry import DISCRIMINATORS, MODELS
 

@@ -25,6 +25,7 @@ import tempfile
 import time
 
 import torch
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 # Config keys (searched in data, then model) that give the synthetic inputs' shape.
 SIZE_KEYS = ("crop_size", "image_size", "size", "resolution", "max_size")
@@ -380,15 +381,13 @@ def summary(result):
 
 
 def main(argv=None):
-    from ganzoo.config import ConfigError, load
+    from ganzoo.config import load
     args = parse_args(argv)
     try:
         cfg = load(args.config, args.overrides)
         result = run(cfg, args, log=lambda msg: print(msg, flush=True))
-    except (ConfigError, ValueError, FileNotFoundError, KeyError, TypeError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     print(summary(result))
     print("JSON " + json.dumps(result), flush=True)
     if args.json:

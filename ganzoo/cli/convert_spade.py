@@ -12,6 +12,7 @@ import os
 import sys
 
 import torch
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 
 def build_parser():
@@ -80,9 +81,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         (to_reference if args.to_reference else from_reference)(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"error: {str(err).strip(chr(34))}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     return 0
 
 

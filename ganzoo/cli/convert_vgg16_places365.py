@@ -5,7 +5,7 @@
 """
 import argparse
 import os
-import sys
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 
 def main(argv=None):
@@ -21,9 +21,8 @@ def main(argv=None):
             if path and not os.path.isfile(path):
                 raise FileNotFoundError(f"{path} not found")
         state = convert_vgg16(args.caffemodel, args.prototxt, mean=args.mean)
-    except (OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     save_state_dict(state, args.output)
     mean = state.get("meta.input_mean_bgr")
     print(f"wrote {args.output} ({len(state)} tensors"

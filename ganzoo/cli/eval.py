@@ -9,7 +9,7 @@ e.g. ``data.root=/data/val``). Metrics are METRICS entries, e.g.
 import argparse
 import json
 import os
-import sys
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 
 def build_parser():
@@ -62,9 +62,8 @@ def main(argv=None):
         import torch
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         results = evaluate_checkpoint(args.checkpoint, args.config, args.overrides, None, device)
-    except (ValueError, FileNotFoundError, KeyError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     text = json.dumps(results, indent=1)
     print(text)
     if args.out:

@@ -7,7 +7,7 @@
 """
 import argparse
 import json
-import sys
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 
 def build_parser():
@@ -74,6 +74,5 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)

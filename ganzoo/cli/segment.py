@@ -10,7 +10,7 @@ With ``--labels GT_DIR`` the written maps are also scored (mIoU, pixel accuracy)
 import argparse
 import json
 import os
-import sys
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -238,7 +238,5 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)

@@ -14,7 +14,7 @@ image, its input first, then the k samples.
 import argparse
 import json
 import os
-import sys
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 APPS = ("generate", "repaint", "compose", "relabel", "colorize", "sketch", "fid")
 
@@ -145,7 +145,6 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         run(args)
-    except (OSError, ValueError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     return 0

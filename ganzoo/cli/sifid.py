@@ -6,7 +6,7 @@ Prints each pair's score and the mean ("SIFID: <mean>", as the official script),
 per-pair scores to SIFID.npy (float32, in pair order) like the official script.
 """
 import argparse
-import sys
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 
 def build_parser():
@@ -59,6 +59,5 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)

@@ -5,6 +5,7 @@ Apps: random_samples, animation, harmonization, editing, paint2image, sr. See do
 import argparse
 import os
 import sys
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 
 def _common(parser):
@@ -111,13 +112,11 @@ def run(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from ganzoo.config import ConfigError
 
     try:
         written = run(args)
-    except (ValueError, FileNotFoundError, ConfigError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     print(f"wrote {len(written)} file(s) to {args.out}")
     return 0
 

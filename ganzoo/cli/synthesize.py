@@ -10,6 +10,7 @@ import os
 import sys
 
 import torch
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 MAP_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
 
@@ -77,9 +78,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"error: {str(err).strip(chr(34))}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
 
 
 def run(args):

@@ -3,7 +3,7 @@ import argparse
 import os
 import sys
 
-from ganzoo.config import ConfigError
+from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 
 def build_parser():
@@ -60,9 +60,8 @@ def main(argv=None):
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except (ConfigError, ValueError, FileNotFoundError, KeyError, TypeError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return report_user_error(err)
     finally:
         distributed.shutdown()
     if result["status"] == "interrupted":

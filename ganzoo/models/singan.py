@@ -47,7 +47,6 @@ DEFAULTS = {
     "lr_g": 5.0e-4,             # --lr_g
     "lr_d": 5.0e-4,             # --lr_d
     "betas": [0.5, 0.999],      # --beta1, 0.999
-    "fused_adam": None,         # None: the trainer decides (fused on CUDA) | true | false
     "g_step_mode": "fresh",     # fresh: new fake per G step | stale: torch<=1.4 official semantics
     "rec_noise_coarsest": "resample",  # resample (official: new z* each iteration at scale 0) | fixed (paper)
     "noise_padding": False,     # noise drawn at the padded size (official animation training)
@@ -242,8 +241,6 @@ class SinGAN(GANModel):
     def param_groups(self):
         c = self.cfg
         extra = {"betas": tuple(c["betas"])}
-        if c["fused_adam"] is not None:
-            extra["fused"] = bool(c["fused_adam"])
         return {"g": {"params": list(self.generators[-1].parameters()), "lr": c["lr_g"], **extra},
                 "d": {"params": list(self.D.parameters()), "lr": c["lr_d"], **extra}}
 

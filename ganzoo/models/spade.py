@@ -117,9 +117,8 @@ class SPADEModel(GANModel):
 
     def param_groups(self):
         betas = tuple(float(b) for b in self.cfg["betas"])  # Adam rejects a mix of int and float
-        # fused Adam: one kernel per step on CPU as on GPU (several times faster than the per-tensor loop)
-        return {"G": {"params": self.generator_params(), "lr": self.cfg["lr_g"], "betas": betas, "fused": True},
-                "D": {"params": list(self.D.parameters()), "lr": self.cfg["lr_d"], "betas": betas, "fused": True}}
+        return {"G": {"params": self.generator_params(), "lr": self.cfg["lr_g"], "betas": betas},
+                "D": {"params": list(self.D.parameters()), "lr": self.cfg["lr_d"], "betas": betas}}
 
     def prepare(self, dataset):
         for key, expected in (("num_classes", self.num_classes), ("use_instance", self.use_instance)):
