@@ -57,7 +57,7 @@ def evaluate_checkpoint(checkpoint, config_path, overrides, metric_specs, device
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     try:
         import torch
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -102,5 +102,8 @@ class SWD:
                 real.append(batch["image"].float())
                 fake.append(sample_images(model, batch, device, self.seed + i).cpu())
         real, fake = torch.cat(real)[:self.num_samples], torch.cat(fake)[:self.num_samples]
+        if real.shape[-2:] != fake.shape[-2:]:  # e.g. SinGAN trains on a downscaled copy of the dataset image
+            real = F.interpolate(real, size=fake.shape[-2:], mode="bicubic", antialias=True,
+                                 align_corners=False).clamp(-1, 1)
         levels = patch_swd(real.to(device), fake.to(device), **self.options)
         return {"swd": levels.pop("mean"), **{f"swd_{res}": value for res, value in levels.items()}}
