@@ -131,6 +131,18 @@ def test_sliced_wasserstein_and_patch_swd():
     assert set(result) == {"swd", "swd_32", "swd_16"} and result["swd"] > 0
 
 
+def test_swd_metric_resizes_reals_to_the_sample_size():
+    class HalfSizeModel(EchoModel):  # like SinGAN: samples at a smaller size than the dataset image
+        def sample(self, batch=None, n=None, seed=None):
+            return torch.nn.functional.interpolate(batch["image"], scale_factor=0.5, mode="bicubic",
+                                                   antialias=True, align_corners=False).clamp(-1, 1)
+
+    metric = METRICS.build({"type": "swd", "num_samples": 4, "batch_size": 4, "min_resolution": 16, "seed": 3})
+    result = metric(HalfSizeModel(), ListDataset(images(4, size=64)), "cpu")
+    assert set(result) == {"swd", "swd_32", "swd_16"}
+    assert result["swd"] < metric(EchoModel(noise=0.5), ListDataset(images(4, size=32)), "cpu")["swd"]
+
+
 def test_eval_cli_with_a_monkeypatched_loader(tmp_path, monkeypatch, capsys):
     import ganzoo.engine.checkpoint as checkpoint
     from ganzoo.cli import eval as eval_cli
