@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 from ganzoo.config import ConfigError
 from ganzoo.engine.context import StepContext
-from ganzoo.nets.spade import OneHotConv2d, compact_labels, latent_size
+from ganzoo.layers.onehot import OneHotConv2d, compact_labels
+from ganzoo.nets.spade import latent_size
 from ganzoo.registry import DISCRIMINATORS, ENCODERS, GENERATORS, MODELS
 
 torch.set_num_threads(1)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganzoo.layers.onehot import OneHotConv2d
 from ganzoo.registry import NORMS
 
 
@@ -71,17 +72,23 @@ class SPADE(nn.Module):
     """Spatially-adaptive denormalization: param-free norm, then per-pixel ``(1 + gamma)`` and ``beta``.
 
     gamma/beta come from a small conv net on the label map, nearest-resized to the feature size.
+    With ``one_hot_classes`` the first conv also takes the compact label form of
+    :func:`ganzoo.layers.onehot.compact_labels` and runs as lookups (same parameters, same outputs).
     """
     conditional = True
     test_kwargs = {"label_nc": 3}
 
-    def __init__(self, num_features, label_nc, param_free="batch", hidden=128, kernel=3):
+    def __init__(self, num_features, label_nc, param_free="batch", hidden=128, kernel=3, one_hot_classes=None):
         super().__init__()
         if param_free not in ("batch", "sync_batch", "instance"):
             raise ValueError(f"spade param_free norm must be batch, sync_batch or instance, got {param_free!r}")
         self.param_free_norm = NORMS.build({"type": param_free, "affine": False}, num_features=num_features)
         padding = kernel // 2
-        self.shared = nn.Sequential(nn.Conv2d(label_nc, hidden, kernel, padding=padding), nn.ReLU())
+        if one_hot_classes:
+            first = OneHotConv2d(label_nc, hidden, kernel, one_hot_classes)
+        else:
+            first = nn.Conv2d(label_nc, hidden, kernel, padding=padding)
+        self.shared = nn.Sequential(first, nn.ReLU())
         self.gamma = nn.Conv2d(hidden, num_features, kernel, padding=padding)
         self.beta = nn.Conv2d(hidden, num_features, kernel, padding=padding)
 

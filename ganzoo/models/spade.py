@@ -15,7 +15,8 @@ import torch
 from ganzoo.config import ConfigError, check_keys
 from ganzoo.data.segmap import instance_edges, one_hot
 from ganzoo.models.base import GANModel
-from ganzoo.nets.spade import compact_labels, reparameterize
+from ganzoo.layers.onehot import compact_labels
+from ganzoo.nets.spade import reparameterize
 from ganzoo.registry import DISCRIMINATORS, ENCODERS, GENERATORS, LOSSES, MODELS
 
 DEFAULTS = {

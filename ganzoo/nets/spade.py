@@ -14,93 +14,11 @@ from torch import nn
 from ganzoo.layers.blocks import ResBlock
 from ganzoo.layers.conv import ConvBlock
 from ganzoo.layers.init import init_weights
-from ganzoo.layers.norms import SPADE
+from ganzoo.layers.onehot import OneHotConv2d
 from ganzoo.registry import ENCODERS, GENERATORS
 
 NUM_UPSAMPLINGS = {"normal": 5, "more": 6, "most": 7}
 DEFAULT_NORM = {"type": "spade", "param_free": "sync_batch", "hidden": 128, "kernel": 3}
-
-
-class _OneHotConvFunction(torch.autograd.Function):
-    """Sum of table rows picked by ``cols`` (B, taps); the backward scatters into the table tap by tap,
-    which is several times faster on CPU than embedding_bag's generic backward."""
-
-    @staticmethod
-    def forward(ctx, cols, table):
-        ctx.save_for_backward(cols)
-        ctx.table_shape = table.shape
-        return F.embedding_bag(cols, table, mode="sum")
-
-    @staticmethod
-    def backward(ctx, grad):
-        cols, = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_table = grad.new_zeros(ctx.table_shape)
-        # CPU index_add_ is fast on one thread and many times slower when split over threads
-        threads = torch.get_num_threads() if grad.device.type == "cpu" else 1
-        if threads > 1:
-            torch.set_num_threads(1)
-        try:
-            for tap in range(cols.shape[1]):
-                grad_table.index_add_(0, cols[:, tap], grad)
-        finally:
-            if threads > 1:
-                torch.set_num_threads(threads)
-        return None, grad_table
-
-
-class OneHotConv2d(nn.Conv2d):
-    """A Conv2d (same parameters and state-dict keys) that also accepts its input in compact form.
-
-    Dense input (``in_channels`` channels) runs the ordinary convolution. Compact input has
-    ``1 + in_channels - num_classes`` channels: channel 0 holds the class index (as float) of a one-hot
-    map over the first ``num_classes`` channels, the rest are the remaining dense channels (e.g. the
-    instance-edge map). A conv of a one-hot map is a sum of weight columns picked by the label under each
-    kernel tap, so the compact form costs kernel-area lookups per pixel instead of
-    ``num_classes x kernel-area`` multiply-adds: SPADE's label convs (151 -> 128 channels at every
-    resolution) are a large share of the generator's work. Same result up to float summation order.
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size, num_classes, padding=None, bias=True):
-        padding = kernel_size // 2 if padding is None else padding
-        super().__init__(in_channels, out_channels, kernel_size, padding=padding, bias=bias)
-        if num_classes > in_channels or kernel_size % 2 == 0 or padding != kernel_size // 2:
-            raise ValueError("OneHotConv2d needs num_classes <= in_channels and an odd kernel with 'same' padding")
-        self.num_classes = num_classes
-
-    @classmethod
-    def from_conv(cls, conv, num_classes):
-        out = cls(conv.in_channels, conv.out_channels, conv.kernel_size[0], num_classes, conv.padding[0],
-                  conv.bias is not None)
-        out.load_state_dict(conv.state_dict())
-        return out.to(conv.weight.device)
-
-    def forward(self, x):
-        if x.shape[1] == self.in_channels:
-            return super().forward(x)
-        k, classes, pad = self.kernel_size[0], self.num_classes, self.padding[0]
-        n, _, h, w = x.shape
-        index = x[:, 0].long()
-        # row ``classes`` of every tap's table is zero: the label value of the zero padding
-        padded = F.pad(index, (pad, pad, pad, pad), value=classes)
-        cols = torch.stack([padded[:, dy:dy + h, dx:dx + w] + (dy * k + dx) * (classes + 1)
-                            for dy in range(k) for dx in range(k)], dim=-1).reshape(-1, k * k)
-        weight = self.weight[:, :classes].permute(2, 3, 1, 0).reshape(k * k, classes, self.out_channels)
-        table = F.pad(weight, (0, 0, 0, 1)).reshape(k * k * (classes + 1), self.out_channels)
-        out = _OneHotConvFunction.apply(cols, table).view(n, h, w, self.out_channels).permute(0, 3, 1, 2)
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1)
-        if self.in_channels > classes:
-            out = out + F.conv2d(x[:, 1:].to(out.dtype), self.weight[:, classes:].to(out.dtype), None, 1, pad)
-        return out
-
-
-def compact_labels(label, extra=None):
-    """Compact condition for :class:`OneHotConv2d`: class index as float (N,1,H,W) + extra dense channels."""
-    compact = label.to(torch.float32)  # float32 keeps class indices exact (bf16 would not past 256)
-    if compact.dim() == 3:
-        compact = compact.unsqueeze(1)
-    return compact if extra is None else torch.cat([compact, extra.to(torch.float32)], 1)
 
 
 def latent_size(crop_size, aspect_ratio, num_upsampling_layers):
@@ -140,10 +58,17 @@ class SPADEGenerator(nn.Module):
         scale = 2 ** NUM_UPSAMPLINGS[num_upsampling_layers]
         self.output_size = (self.sh * scale, self.sw * scale)  # (h, w) of the images it makes
         nf = ngf
+        self.one_hot_classes = one_hot_classes
         if z_dim:
             self.fc = nn.Linear(z_dim, 16 * nf * self.sh * self.sw)
+        elif one_hot_classes:
+            self.fc = OneHotConv2d(label_nc, 16 * nf, 3, one_hot_classes)
         else:
             self.fc = nn.Conv2d(label_nc, 16 * nf, 3, padding=1)
+        if one_hot_classes:
+            norm = {"type": norm} if isinstance(norm, str) else dict(norm)
+            if norm["type"] == "spade":
+                norm["one_hot_classes"] = one_hot_classes
 
         def block(fin, fout, upsample):
             return ResBlock(fin, fout, norm=norm, activation="lrelu", spectral_norm=spectral_norm,
@@ -162,14 +87,6 @@ class SPADEGenerator(nn.Module):
             self.up_4 = block(nf, nf // 2, True)
             final_nc = nf // 2
         self.conv_img = nn.Conv2d(final_nc, output_nc, 3, padding=1)
-        self.one_hot_classes = one_hot_classes
-        if one_hot_classes:
-            if not z_dim:
-                self.fc = OneHotConv2d.from_conv(self.fc, one_hot_classes)
-            for module in self.modules():
-                shared = getattr(module, "shared", None) if isinstance(module, SPADE) else None
-                if isinstance(shared, nn.Sequential) and type(shared[0]) is nn.Conv2d:
-                    shared[0] = OneHotConv2d.from_conv(shared[0], one_hot_classes)
         if init:
             init_weights(self, init, init_gain)
 
