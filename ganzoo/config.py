@@ -90,15 +90,6 @@ def set_by_path(cfg, dotted, value, allow_new=False):
             node = node[part]
 
 
-def get_by_path(cfg, dotted, default=None):
-    node = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
 def apply_overrides(cfg, overrides):
     """Apply ``["train.lr=2e-4", "+model.new_key=1"]`` to a copy of ``cfg``."""
     cfg = copy.deepcopy(cfg)

@@ -48,18 +48,6 @@ def save_gif(frames, path, fps=10):
     return path
 
 
-def make_grid(images, ncol=None, pad=2):
-    """(N, C, H, W) images in [-1, 1] -> one (C, H', W') grid with ``pad`` white pixels between cells."""
-    n, c, h, w = images.shape
-    ncol = ncol or min(n, 8)
-    nrow = math.ceil(n / ncol)
-    grid = images.new_ones(c, nrow * (h + pad) + pad, ncol * (w + pad) + pad)
-    for i in range(n):
-        y, x = pad + (i // ncol) * (h + pad), pad + (i % ncol) * (w + pad)
-        grid[:, y:y + h, x:x + w] = images[i]
-    return grid
-
-
 # ----------------------------------------------------------------------------------- sampling
 
 def random_samples(model, num=50, start_scale=0, seed=None, scale_v=1.0, scale_h=1.0):

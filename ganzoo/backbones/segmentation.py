@@ -192,10 +192,6 @@ class UPerNet(nn.Module):
         return self.conv_last(fused)
 
 
-def _checkpoint_keys(module):
-    return {k: v.shape for k, v in module.state_dict().items()}
-
-
 def _summarise(keys, limit=8):
     keys = sorted(keys)
     shown = ", ".join(keys[:limit])
