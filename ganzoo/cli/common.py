@@ -10,3 +10,12 @@ def report_user_error(err):
     message = err.args[0] if isinstance(err, KeyError) and err.args else err
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def run_cli(parser, run, argv=None):
+    """Parse ``argv`` with ``parser`` and return ``run(args)``; a user mistake returns exit code 2."""
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except USER_ERRORS as err:
+        return report_user_error(err)

@@ -7,7 +7,7 @@
 """
 import argparse
 import json
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import run_cli
 
 
 def build_parser():
@@ -71,8 +71,4 @@ def run(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except USER_ERRORS as err:
-        return report_user_error(err)
+    return run_cli(build_parser(), run, argv)

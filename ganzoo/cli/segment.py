@@ -10,7 +10,7 @@ With ``--labels GT_DIR`` the written maps are also scored (mIoU, pixel accuracy)
 import argparse
 import json
 import os
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import run_cli
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -235,8 +235,4 @@ def run(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except USER_ERRORS as err:
-        return report_user_error(err)
+    return run_cli(build_parser(), run, argv)

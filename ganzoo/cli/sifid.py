@@ -6,7 +6,7 @@ Prints each pair's score and the mean ("SIFID: <mean>", as the official script),
 per-pair scores to SIFID.npy (float32, in pair order) like the official script.
 """
 import argparse
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import run_cli
 
 
 def build_parser():
@@ -56,8 +56,4 @@ def run(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except USER_ERRORS as err:
-        return report_user_error(err)
+    return run_cli(build_parser(), run, argv)

@@ -10,7 +10,7 @@ import os
 import sys
 
 import torch
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import run_cli
 
 MAP_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
 
@@ -75,11 +75,7 @@ def read_label(path, model):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except USER_ERRORS as err:
-        return report_user_error(err)
+    return run_cli(build_parser(), run, argv)
 
 
 def run(args):
