@@ -10,6 +10,8 @@ import re
 
 import yaml
 
+from ganzoo.fileio import write_text
+
 
 class ConfigError(ValueError):
     pass
@@ -142,7 +144,4 @@ def dumps(cfg):
 
 def dump(cfg, path):
     """Write the resolved config atomically."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(dumps(cfg))
-    os.replace(tmp, path)
+    write_text(path, dumps(cfg))

@@ -6,11 +6,11 @@ finest. An "injection scale" n (1..N) is where a user image enters the pyramid, 
 ``--harmonization_start_scale`` etc.
 """
 import math
-import os
 
 import torch
 import torch.nn.functional as F
 
+from ganzoo.fileio import atomic_path
 
 # ----------------------------------------------------------------------------------- images
 
@@ -31,20 +31,17 @@ def save_image(image, path):
     """Write one (C, H, W) or (1, C, H, W) image in [-1, 1] as PNG, atomically."""
     if image.dim() == 4:
         image = image[0]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    _pil(image).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, ".png") as tmp:
+        _pil(image).save(tmp)
     return path
 
 
 def save_gif(frames, path, fps=10):
     """Write (T, C, H, W) frames in [-1, 1] as a looping GIF."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     images = [_pil(frame).convert("RGB") for frame in frames]
-    tmp = f"{path}.tmp.gif"
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                       loop=0)
     return path
 
 

@@ -5,11 +5,12 @@ A minimal protobuf wire-format reader is enough: ``NetParameter`` holds its laye
 blobs 6); a ``BlobProto`` has legacy dims num/channels/height/width (1-4), float data (5, packed or not)
 and a ``BlobShape`` (7, dims in field 1). The prototxt gives the order of the layers.
 """
-import os
 import re
 
 import numpy as np
 import torch
+
+from ganzoo.fileio import atomic_path
 
 # torchvision vgg16: features index of each conv, classifier index of each fc (Caffe order).
 VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
@@ -172,9 +173,8 @@ def _check_vgg16_shapes(state, source):
 
 
 def save_state_dict(state, path):
-    tmp = f"{path}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 # ---- writer: small files in the Caffe formats (tests, and documenting the layout) -------------------------

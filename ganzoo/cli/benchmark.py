@@ -21,11 +21,12 @@ import platform
 import resource
 import statistics
 import sys
-import tempfile
 import time
 
 import torch
+
 from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.fileio import write_text
 
 # Config keys (searched in data, then model) that give the synthetic inputs' shape.
 SIZE_KEYS = ("crop_size", "image_size", "size", "resolution", "max_size")
@@ -187,15 +188,6 @@ def peak_memory(device):
     return {"peak_gb": round(rss_bytes / 2**30, 3), "peak_kind": "cpu_ru_maxrss"}
 
 
-def write_atomic(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def profile_table(fn, steps, device, row_limit=30):
     """torch.profiler table of the top operators of ``steps`` calls of ``fn``, sorted by self time."""
     from torch.profiler import ProfilerActivity, profile, record_function
@@ -346,7 +338,7 @@ def run(cfg, args, log=print):
         header = (f"# torch.profiler: {args.profile_steps} training steps of {args.config} "
                   f"({result['model']}), batch {batch_size}, {precision}, device {result['device']}, "
                   f"threads {result['threads']}\n")
-        write_atomic(args.profile, header + profiled + "\n")
+        write_text(args.profile, header + profiled + "\n")
         result["profile"] = args.profile
     return result
 
@@ -391,5 +383,5 @@ def main(argv=None):
     print(summary(result))
     print("JSON " + json.dumps(result), flush=True)
     if args.json:
-        write_atomic(args.json, json.dumps(result, indent=1) + "\n")
+        write_text(args.json, json.dumps(result, indent=1) + "\n")
     return 0

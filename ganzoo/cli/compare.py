@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from ganzoo.fileio import write_text
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCHMARK = os.path.join(ROOT, "tools", "benchmark.py")
 
@@ -152,6 +154,7 @@ def fid_case(a):
 
 FRECHET_DRIVER = """
 import json, sys, time, numpy as np
+from ganzoo.fileio import write_text
 dims, impl, device, root = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 rng = np.random.default_rng(0)
 a, b = rng.standard_normal((2, dims, 2 * dims)) / np.sqrt(2 * dims)
@@ -355,8 +358,7 @@ def main(argv=None):
         print(f"{args.case}: {case['setting']}\nreference: {case['ref_name']} with {args.ref_python}", flush=True)
         def save_partial(sides, extra):   # a long comparison cut short still leaves its rounds
             if args.json:
-                from .benchmark import write_atomic
-                write_atomic(args.json, json.dumps(summarize(args.case, case, sides, extra, args), indent=1) + "\n")
+                write_text(args.json, json.dumps(summarize(args.case, case, sides, extra, args), indent=1) + "\n")
 
         sides, extra = run_case(args.case, case, args.rounds, args.threads, log=lambda m: print(m, flush=True),
                                 after_round=save_partial)
@@ -375,6 +377,5 @@ def main(argv=None):
             print("check: " + json.dumps(check))
     print("JSON " + json.dumps(result), flush=True)
     if args.json:
-        from .benchmark import write_atomic
-        write_atomic(args.json, json.dumps(result, indent=1) + "\n")
+        write_text(args.json, json.dumps(result, indent=1) + "\n")
     return 0

@@ -12,7 +12,9 @@ import os
 import sys
 
 import torch
+
 from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.fileio import atomic_path
 
 
 def build_parser():
@@ -30,10 +32,8 @@ def build_parser():
 
 
 def _save(obj, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def from_reference(args):

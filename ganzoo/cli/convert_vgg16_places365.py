@@ -5,6 +5,7 @@
 """
 import argparse
 import os
+
 from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 

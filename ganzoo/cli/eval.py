@@ -9,7 +9,9 @@ e.g. ``data.root=/data/val``). Metrics are METRICS entries, e.g.
 import argparse
 import json
 import os
+
 from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.fileio import write_text
 
 
 def build_parser():
@@ -67,8 +69,5 @@ def main(argv=None):
     text = json.dumps(results, indent=1)
     print(text)
     if args.out:
-        tmp = f"{args.out}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, args.out)
+        write_text(args.out, text + "\n")
     return 0

@@ -7,6 +7,7 @@
 """
 import argparse
 import json
+
 from ganzoo.cli.common import run_cli
 
 

@@ -8,9 +8,10 @@ never predicts 0) and ``labels/preview/<stem>.png`` (photo | colour map + names 
 With ``--labels GT_DIR`` the written maps are also scored (mIoU, pixel accuracy) into ``scores.json``.
 """
 import argparse
-import json
 import os
+
 from ganzoo.cli.common import run_cli
+from ganzoo.fileio import atomic_path, write_json
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -160,10 +161,8 @@ def preview(photo, label_values, names, colours, max_legend=12):
 
 def save_png(img, path):
     """Atomic PNG write (tmp + rename) so an interrupted run leaves no half-written label map."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp"
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 def pick_device(name):
@@ -225,9 +224,7 @@ def run(args):
         result = score_label_folders(args.out, args.labels)
         result["protocol"] = {**network.describe(), "scales": list(args.scales), "max_size": args.max_size,
                               "label_resize": "nearest to the prediction size", "ignored_label": 0}
-        with open(os.path.join(args.out, "scores.json.tmp"), "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(os.path.join(args.out, "scores.json.tmp"), os.path.join(args.out, "scores.json"))
+        write_json(os.path.join(args.out, "scores.json"), result)
         note = f" ({result['resized_labels']} label map(s) resized with nearest)" if result["resized_labels"] else ""
         print(f"mIoU {100 * result['miou']:.2f}  pixel accuracy {100 * result['pixel_accuracy']:.2f}  "
               f"on {result['num_images']} image(s){note}")

@@ -14,7 +14,9 @@ image, its input first, then the k samples.
 import argparse
 import json
 import os
+
 from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.fileio import atomic_path
 
 APPS = ("generate", "repaint", "compose", "relabel", "colorize", "sketch", "fid")
 
@@ -136,9 +138,8 @@ def _save_rows(rows, path):
 
     from ganzoo.engine.report import image_grid
     grid = image_grid(rows.flatten(0, 1), nrow=rows.shape[1])
-    tmp = f"{path}.tmp.png"
-    Image.fromarray(grid.numpy()).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, ".png") as tmp:
+        Image.fromarray(grid.numpy()).save(tmp)
 
 
 def main(argv=None):

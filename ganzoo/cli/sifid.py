@@ -6,7 +6,9 @@ Prints each pair's score and the mean ("SIFID: <mean>", as the official script),
 per-pair scores to SIFID.npy (float32, in pair order) like the official script.
 """
 import argparse
+
 from ganzoo.cli.common import run_cli
+from ganzoo.fileio import atomic_path
 
 
 def build_parser():
@@ -37,7 +39,6 @@ def pick_device(args):
 
 
 def run(args):
-    import os
 
     import numpy as np
 
@@ -48,9 +49,8 @@ def run(args):
         print(f"{name}\t{score:.10g}")
     values = np.asarray(list(scores.values()), dtype=np.float32)
     if args.out:
-        tmp = f"{args.out}.tmp{os.getpid()}.npy"
-        np.save(tmp, values)
-        os.replace(tmp, args.out)
+        with atomic_path(args.out, ".npy") as tmp:
+            np.save(tmp, values)
     print("SIFID: ", float(np.mean(np.asarray(list(scores.values()), dtype=np.float64))))
     return 0
 

@@ -5,6 +5,7 @@ Apps: random_samples, animation, harmonization, editing, paint2image, sr. See do
 import argparse
 import os
 import sys
+
 from ganzoo.cli.common import USER_ERRORS, report_user_error
 
 

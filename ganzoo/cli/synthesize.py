@@ -10,7 +10,9 @@ import os
 import sys
 
 import torch
+
 from ganzoo.cli.common import run_cli
+from ganzoo.fileio import atomic_path
 
 MAP_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
 
@@ -132,9 +134,8 @@ def run(args):
             if args.keep_size and out.size != original:
                 out = out.resize(original, Image.BICUBIC)
             name = f"{stem}.png" if args.n == 1 else f"{stem}_{k:02d}.png"
-            tmp = os.path.join(args.out, f".{name}.tmp")
-            out.save(tmp, format="PNG")
-            os.replace(tmp, os.path.join(args.out, name))
+            with atomic_path(os.path.join(args.out, name)) as tmp:
+                out.save(tmp, format="PNG")
             written += 1
     print(f"wrote {written} image(s) to {args.out}")
     return 0

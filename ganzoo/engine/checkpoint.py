@@ -11,6 +11,8 @@ import re
 import numpy as np
 import torch
 
+from ganzoo.fileio import atomic_path, write_text
+
 FORMAT = 1
 LATEST = "latest"
 _NAME = re.compile(r"^step_(\d+)\.pt$")
@@ -55,13 +57,6 @@ def seed_everything(seed):
 
 # ---- files -------------------------------------------------------------------------------------
 
-def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def save(state, directory, step, keep_last=3):
     """Write ``step_XXXXXXXX.pt`` atomically, point ``latest`` at it, delete all but the last ``keep_last``.
 
@@ -70,17 +65,12 @@ def save(state, directory, step, keep_last=3):
     os.makedirs(directory, exist_ok=True)
     name = checkpoint_name(step)
     path = os.path.join(directory, name)
-    tmp = f"{path}.tmp"
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    _atomic_write_text(os.path.join(directory, LATEST), name + "\n")
+    write_text(os.path.join(directory, LATEST), name + "\n")
     for old in list_checkpoints(directory)[:-keep_last]:
         if os.path.basename(old) != name:
             os.remove(old)

@@ -7,6 +7,8 @@ import os
 import sys
 import warnings
 
+from ganzoo.fileio import write_text
+
 
 class Progress:
     def __init__(self, run_dir, enabled=True, bar=True, tensorboard=False):
@@ -79,7 +81,4 @@ def truncate_jsonl(path, last_step):
         return
     with open(path) as f:
         lines = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= last_step]
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.writelines(lines)
-    os.replace(tmp, path)
+    write_text(path, "".join(lines))

@@ -8,6 +8,8 @@ import os
 
 import torch
 
+from ganzoo.fileio import atomic_path, write_text
+
 
 def image_grid(images, nrow=None, pad=2):
     """(N, C, H, W) in [-1, 1] -> uint8 (H', W', 3) tiled grid with ``pad`` white pixels between tiles."""
@@ -28,9 +30,8 @@ def image_grid(images, nrow=None, pad=2):
 def save_grid(images, path):
     from PIL import Image
 
-    tmp = f"{path}.tmp.png"
-    Image.fromarray(image_grid(images).numpy()).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, ".png") as tmp:
+        Image.fromarray(image_grid(images).numpy()).save(tmp)
 
 
 def read_log(path):
@@ -60,9 +61,9 @@ def plot_losses(records, path):
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(f"{path}.tmp.png", dpi=100)
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(f"{path}.tmp.png", path)
     return True
 
 
@@ -127,7 +128,4 @@ def write_index(run_dir, config_text, records, metrics, title="ganzoo run"):
         caption = html.escape(name[:-4].replace("_", " "))
         out.append(f"<figure><img src='samples/{name}' alt='{caption}'><figcaption>{caption}</figcaption></figure>")
     out.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre></body></html>")
-    tmp = os.path.join(run_dir, "index.html.tmp")
-    with open(tmp, "w") as f:
-        f.write("\n".join(out))
-    os.replace(tmp, os.path.join(run_dir, "index.html"))
+    write_text(os.path.join(run_dir, "index.html"), "\n".join(out))

@@ -7,7 +7,6 @@ Resume order (mirrors a straight run exactly): ``prepare(dataset)`` -> ``begin_s
 -> ``load_state_dict`` -> optimizers rebuilt from ``param_groups()`` and loaded -> RNG states restored.
 """
 import contextlib
-import json
 import os
 import platform
 import signal
@@ -26,6 +25,7 @@ from ganzoo.engine.context import StepContext
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.optim import build_optimizers, current_lr, lr_factor, set_lr
 from ganzoo.engine.progress import Progress, truncate_jsonl
+from ganzoo.fileio import write_json
 
 _NEVER = 2 ** 62  # "no non-finite loss seen" marker of the per-loss first-bad-step counters
 
@@ -98,12 +98,6 @@ def _plain(value):
     return value
 
 
-def _write_json(path, data):
-    with open(f"{path}.tmp", "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(f"{path}.tmp", path)
-
-
 class Trainer:
     def __init__(self, model, dataset, cfg, run_dir=None, resume=None):
         """``resume``: ``None`` (fresh run), ``True`` (the run dir's ``latest``) or a checkpoint/run path."""
@@ -138,9 +132,9 @@ class Trainer:
                 os.makedirs(os.path.join(self.run_dir, sub), exist_ok=True)
             with open(os.path.join(self.run_dir, "config.yaml"), "w") as f:
                 f.write(dumps(self.cfg))
-            _write_json(os.path.join(self.run_dir, "env.json"), environment(self.device, self.world, run["seed"]))
+            write_json(os.path.join(self.run_dir, "env.json"), environment(self.device, self.world, run["seed"]))
             if not resume_path:
-                _write_json(os.path.join(self.run_dir, "metrics.json"), [])
+                write_json(os.path.join(self.run_dir, "metrics.json"), [])
         self.progress = Progress(self.run_dir, enabled=self.is_main, bar=run["progress"],
                                  tensorboard=run["tensorboard"])
         self._build_loader()
@@ -393,7 +387,7 @@ class Trainer:
                     results.update(metric(model, self.dataset, self.device))
             numbers = {k: float(v) for k, v in results.items() if isinstance(v, (int, float)) or torch.is_tensor(v)}
             self.metric_records.append({"step": self.step, "stage": self.stage, **results, **numbers})
-            _write_json(os.path.join(self.run_dir, "metrics.json"), self.metric_records)
+            write_json(os.path.join(self.run_dir, "metrics.json"), self.metric_records)
             self.progress.scalars("eval", numbers, self.step)
             self.progress.message(f"eval at step {self.step}: " +
                                   ", ".join(f"{k}={v:.5g}" for k, v in numbers.items()))
@@ -456,7 +450,7 @@ class Trainer:
         if self.is_main:
             truncate_jsonl(os.path.join(self.run_dir, "log.jsonl"), self.step)
             if self.metric_records:
-                _write_json(os.path.join(self.run_dir, "metrics.json"), self.metric_records)
+                write_json(os.path.join(self.run_dir, "metrics.json"), self.metric_records)
         rng = state["rng"]
         if self.rank < len(rng):
             checkpoint.set_rng_state(rng[self.rank])

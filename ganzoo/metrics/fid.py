@@ -13,6 +13,7 @@ import os
 import numpy as np
 import torch
 
+from ..fileio import atomic_path
 from ..registry import METRICS
 from .frechet import FeatureStats, frechet_distance
 from .images import (batches_of, eval_mode, image_loader, list_images, quantize, sample_images, strict_fp32,
@@ -76,10 +77,8 @@ def statistics(batches, features, what="images", check=True):
 
 def save_stats(path, mu, sigma):
     """Write pytorch-fid-compatible ``.npz`` statistics atomically."""
-    tmp = f"{path}.tmp{os.getpid()}.npz"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez(tmp, mu=np.asarray(mu, dtype=np.float64), sigma=np.asarray(sigma, dtype=np.float64))
-    os.replace(tmp, path)
+    with atomic_path(path, ".npz") as tmp:
+        np.savez(tmp, mu=np.asarray(mu, dtype=np.float64), sigma=np.asarray(sigma, dtype=np.float64))
 
 
 def load_stats(path):
