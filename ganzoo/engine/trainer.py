@@ -26,6 +26,7 @@ from ganzoo.engine.ema import EMA
 from ganzoo.engine.optim import build_optimizers, current_lr, lr_factor, set_lr
 from ganzoo.engine.progress import Progress, truncate_jsonl
 from ganzoo.fileio import write_json
+from ganzoo.models.base import eval_mode
 
 _NEVER = 2 ** 62  # "no non-finite loss seen" marker of the per-loss first-bad-step counters
 
@@ -58,18 +59,6 @@ def configure_backends(deterministic, device):
         torch.backends.cudnn.deterministic = True
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-
-
-@contextlib.contextmanager
-def eval_mode(model):
-    """``model.eval()`` inside the block; every submodule's own train/eval flag restored afterwards."""
-    flags = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, flag in flags.items():
-            module.training = flag
 
 
 def environment(device, world_size, seed):

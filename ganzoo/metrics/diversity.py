@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from ..backbones.weights import resolve
+from ..models.base import eval_mode
 from ..registry import METRICS
-from .images import batches_of, eval_mode, sample_images
+from .images import batches_of, sample_images
 
 #: lpips net name -> (torchvision builder, canonical torchvision weights file)
 LPIPS_TRUNKS = {

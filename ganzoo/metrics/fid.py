@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from ..fileio import atomic_path
+from ..models.base import eval_mode
 from ..registry import METRICS
 from .frechet import FeatureStats, frechet_distance
-from .images import (batches_of, eval_mode, image_loader, list_images, quantize, sample_images, strict_fp32,
+from .images import (batches_of, image_loader, list_images, quantize, sample_images, strict_fp32,
                      to_unit)
 
 STATS_VERSION = 1   # bump when anything that changes the statistics changes

@@ -115,13 +115,3 @@ def sample_images(model, batch, device, seed):
     with torch.no_grad():
         fake = model.sample(batch=move_batch(batch, device), n=n, seed=seed)
     return fake.float()
-
-
-@contextlib.contextmanager
-def eval_mode(model):
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)

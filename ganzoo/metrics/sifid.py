@@ -11,9 +11,10 @@ import re
 
 import torch
 
+from ..models.base import eval_mode
 from ..registry import METRICS
 from .frechet import frechet_distance, spatial_stats
-from .images import batches_of, eval_mode, quantize, read_image, sample_images, strict_fp32, to_unit
+from .images import batches_of, quantize, read_image, sample_images, strict_fp32, to_unit
 
 
 def _natural_key(name):

@@ -9,8 +9,9 @@ distance per direction). Reported ×1000 like the paper, per level and averaged.
 import torch
 import torch.nn.functional as F
 
+from ..models.base import eval_mode
 from ..registry import METRICS
-from .images import batches_of, eval_mode, sample_images
+from .images import batches_of, sample_images
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
 

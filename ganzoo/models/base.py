@@ -8,8 +8,23 @@ with a :class:`ganzoo.engine.context.StepContext`; the model does its own D/G up
 Batches are dicts: ``image`` float (N, C, H, W) in [-1, 1]; optionally ``label`` long (N, 1, H, W)
 (semantic maps), ``instance`` (N, 1, H, W), ``class`` long (N,), ``path`` list of str.
 """
+import contextlib
+
 import torch
 from torch import nn
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """``model.eval()`` inside the block; every submodule's own train/eval flag restored afterwards
+    (frozen backbones that always stay in eval mode keep it)."""
+    flags = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, flag in flags.items():
+            module.training = flag
 
 
 class GANModel(nn.Module):
