@@ -37,34 +37,44 @@ SINGAN_SETTING = {"image": "balloons.png", "max_size": 100, "niter": 100}
 FID_SETTING = {"images": 64, "size": 256, "batch": 32, "workers": 1, "dims": 2048}
 
 
+def training_step_benchmark(a, config, batch, *overrides):
+    """tools/benchmark.py timing ``a.steps`` training steps of ``configs/<config>`` (no sampling)."""
+    return [sys.executable, BENCHMARK, os.path.join(ROOT, "configs", config), "--batch", str(batch),
+            "--steps", str(a.steps), "--warmup", str(a.warmup), "--repeat", "1", "--sample-repeat", "0",
+            "--device", a.device, *overrides, *a.overrides]
+
+
+def ref_img_per_s(out, tmp):
+    return json_line(out)["img_per_s"]
+
+
+def benchmark_img_per_s(out, tmp):
+    return json_line(out, "JSON ")["img_per_s"]
+
+
 def spade_case(a):
     s = SPADE_SETTING
     ref = [a.ref_python, os.path.join(a.bench, "bench_spade_ref.py"), "--batch", str(s["batch"]),
            "--crop", str(s["crop"]), "--ngf", str(s["ngf"]), "--steps", str(a.steps), "--warmup", str(a.warmup)]
-    ours = [sys.executable, BENCHMARK, os.path.join(ROOT, "configs", "spade_ade20k.yaml"),
-            "--batch", str(s["batch"]), "--steps", str(a.steps), "--warmup", str(a.warmup), "--repeat", "1",
-            "--sample-repeat", "0", "--device", a.device,
-            f"model.crop_size={s['crop']}", f"data.crop_size={s['crop']}", f"data.load_size={s['crop']}",
-            f"model.generator.ngf={s['ngf']}", "model.vgg.weights=random", *a.overrides]
+    ours = training_step_benchmark(a, "spade_ade20k.yaml", s["batch"],
+                                   f"model.crop_size={s['crop']}", f"data.crop_size={s['crop']}",
+                                   f"data.load_size={s['crop']}", f"model.generator.ngf={s['ngf']}",
+                                   "model.vgg.weights=random")
     return {"unit": "img/s", "ref_name": "NVlabs/SPADE (bench_spade_ref.py)", "ref": ref, "ours": ours,
             "setting": f"SPADE train step (1 G + 1 D), crop {s['crop']}, ngf {s['ngf']}, batch {s['batch']}, "
                        f"151 labels, no VAE, random VGG19, fp32, {a.steps} timed steps after {a.warmup} warm-up",
-            "parse_ref": lambda out, tmp: json_line(out)["img_per_s"],
-            "parse_ours": lambda out, tmp: json_line(out, "JSON ")["img_per_s"]}
+            "parse_ref": ref_img_per_s, "parse_ours": benchmark_img_per_s}
 
 
 def semantic_pyramid_case(a):
     s = SP_SETTING
     ref = [a.ref_python, os.path.join(a.bench, "bench_sp_ref.py"), "--batch", str(s["batch"]),
            "--steps", str(a.steps), "--warmup", str(a.warmup), "--device", a.device]
-    ours = [sys.executable, BENCHMARK, os.path.join(ROOT, "configs", "semantic_pyramid.yaml"),
-            "--batch", str(s["batch"]), "--steps", str(a.steps), "--warmup", str(a.warmup), "--repeat", "1",
-            "--sample-repeat", "0", "--device", a.device, "model.backbone.weights=random", *a.overrides]
+    ours = training_step_benchmark(a, "semantic_pyramid.yaml", s["batch"], "model.backbone.weights=random")
     return {"unit": "img/s", "ref_name": "ChristophReich1996 (bench_sp_ref.py)", "ref": ref, "ours": ours,
             "setting": f"Semantic Pyramid train iteration (1 D + 1 G step), 256x256, batch {s['batch']}, "
                        f"random VGG16 (365 classes), fp32, {a.steps} timed steps after {a.warmup} warm-up",
-            "parse_ref": lambda out, tmp: json_line(out)["img_per_s"],
-            "parse_ours": lambda out, tmp: json_line(out, "JSON ")["img_per_s"]}
+            "parse_ref": ref_img_per_s, "parse_ours": benchmark_img_per_s}
 
 
 def singan_case(a):
@@ -134,7 +144,8 @@ print("RESULT " + json.dumps({"img_per_s": int(n) / dt, "seconds": dt, "threads"
 
 
 def fid_case(a):
-    s = FID_SETTING
+    s = {**FID_SETTING, **{key: value for key, value in
+                           (("images", a.fid_images), ("batch", a.fid_batch), ("workers", a.fid_workers)) if value}}
 
     def setup(tmp):
         prepare_fid_inputs(tmp, s["images"], s["size"])
@@ -331,6 +342,10 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--niter", type=int, default=None, help="singan: iterations per scale (default 100)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--fid-images", type=int, default=None, help=f"fid: random PNGs (default {FID_SETTING['images']})")
+    p.add_argument("--fid-batch", type=int, default=None, help=f"fid: batch size (default {FID_SETTING['batch']})")
+    p.add_argument("--fid-workers", type=int, default=None,
+                   help=f"fid: image decode workers (default {FID_SETTING['workers']}; use 8 on a GPU machine)")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP/MKL threads for both sides (default: torch's default, all cores)")
     p.add_argument("--json", default=None, metavar="OUT")
