@@ -16,7 +16,7 @@ import json
 import os
 
 from ganzoo.cli.common import USER_ERRORS, report_user_error
-from ganzoo.fileio import atomic_path
+from ganzoo.fileio import atomic_path, write_text
 
 APPS = ("generate", "repaint", "compose", "relabel", "colorize", "sketch", "fid")
 
@@ -97,8 +97,7 @@ def run(args):
         text = json.dumps(scores, indent=1)
         print(text)
         if args.output:
-            with open(args.output, "w") as f:
-                f.write(text + "\n")
+            write_text(args.output, text + "\n")
         return
     if not args.image:
         raise ValueError(f"{args.app} needs --image")

@@ -25,7 +25,7 @@ from ganzoo.engine.context import StepContext
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.optim import build_optimizers, current_lr, lr_factor, set_lr
 from ganzoo.engine.progress import Progress, truncate_jsonl
-from ganzoo.fileio import write_json
+from ganzoo.fileio import write_json, write_text
 from ganzoo.models.base import eval_mode
 
 _NEVER = 2 ** 62  # "no non-finite loss seen" marker of the per-loss first-bad-step counters
@@ -119,8 +119,7 @@ class Trainer:
         if self.is_main:
             for sub in ("", "samples", "checkpoints"):
                 os.makedirs(os.path.join(self.run_dir, sub), exist_ok=True)
-            with open(os.path.join(self.run_dir, "config.yaml"), "w") as f:
-                f.write(dumps(self.cfg))
+            write_text(os.path.join(self.run_dir, "config.yaml"), dumps(self.cfg))
             write_json(os.path.join(self.run_dir, "env.json"), environment(self.device, self.world, run["seed"]))
             if not resume_path:
                 write_json(os.path.join(self.run_dir, "metrics.json"), [])
@@ -235,7 +234,11 @@ class Trainer:
         self._setup()
         handlers = self._install_signal_handlers()
         try:
-            return self._run(stop_after)
+            result = self._run(stop_after)
+            # rank 0 writes the last checkpoint, samples and report alone: ranks leave together, since a
+            # peer that tears the gloo group down while rank 0 is still busy aborts the process
+            distributed.barrier()
+            return result
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
