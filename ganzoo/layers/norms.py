@@ -8,17 +8,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganzoo.layers.batchnorm import BatchNorm1d, BatchNorm2d
 from ganzoo.layers.onehot import OneHotConv2d
 from ganzoo.registry import NORMS
 
 
 def _batch_norm(num_features, affine=True, dims=2):
-    return nn.BatchNorm1d(num_features, affine=affine) if dims == 1 else nn.BatchNorm2d(num_features, affine=affine)
+    return BatchNorm1d(num_features, affine=affine) if dims == 1 else BatchNorm2d(num_features, affine=affine)
 
 
 @NORMS.register("batch")
 def batch_norm(num_features, affine=True, dims=2):
-    """Batch normalization (``dims=1`` for (N, C) features)."""
+    """Batch normalization (``dims=1`` for (N, C) features), with a fast double backward (gradient penalties)."""
     return _batch_norm(num_features, affine, dims)
 
 
@@ -108,7 +109,7 @@ class ClassConditionalBatchNorm(nn.Module):
 
     def __init__(self, num_features, label_nc, momentum=0.1):
         super().__init__()
-        self.norm = nn.BatchNorm2d(num_features, affine=False, momentum=momentum)
+        self.norm = BatchNorm2d(num_features, affine=False, momentum=momentum)
         self.embed = nn.Embedding(label_nc, 2 * num_features)
         nn.init.ones_(self.embed.weight[:, :num_features])
         nn.init.zeros_(self.embed.weight[:, num_features:])

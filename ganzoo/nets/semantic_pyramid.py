@@ -15,6 +15,7 @@ from ganzoo.backbones.vgg16_places365 import VGG16Places365
 from ganzoo.layers.blocks import ResBlock, SelfAttention
 from ganzoo.layers.conv import ConvBlock, build_activation, conv2d, linear
 from ganzoo.layers.init import init_weights
+from ganzoo.layers.norms import build_norm
 from ganzoo.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -33,7 +34,7 @@ class _UpConvBlock(nn.Module):
     def __init__(self, fin, fout):
         super().__init__()
         self.conv = nn.ConvTranspose2d(fin, fout, 4, 2, 1, bias=False)
-        self.norm = nn.BatchNorm2d(fout)
+        self.norm = build_norm("batch", fout)
 
     def forward(self, x, cond=None):
         return F.relu(self.norm(self.conv(x)))
