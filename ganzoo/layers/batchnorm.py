@@ -13,12 +13,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 
-def _channel_sum(t):
-    return t.sum(dim=[d for d in range(t.dim()) if d != 1], keepdim=True)
-
-
-def _per_channel(v, like, dtype):
-    return v.reshape((1, -1) + (1,) * (like.dim() - 2)).to(dtype)
+def _channel_sum(t, dtype):
+    return t.sum(dim=[d for d in range(t.dim()) if d != 1], keepdim=True, dtype=dtype)
 
 
 class _BatchNormTrain(torch.autograd.Function):
@@ -55,23 +51,32 @@ class _BatchNormBackward(torch.autograd.Function):
         g, x, weight, mean, invstd = ctx.saved_tensors
         n = x.numel() // x.shape[1]
         acc = torch.promote_types(x.dtype, torch.float32)
-        r = _per_channel(invstd, x, acc)
-        gamma = _per_channel(weight, x, acc) if weight is not None else torch.ones_like(r)
-        v_gamma = _per_channel(v_gamma, x, acc) if v_gamma is not None else torch.zeros_like(r)
-        v_beta = _per_channel(v_beta, x, acc) if v_beta is not None else torch.zeros_like(r)
-        gf = g.to(acc)
-        xhat = (x.to(acc) - _per_channel(mean, x, acc)) * r
-        sum_g, sum_gx = _channel_sum(gf), _channel_sum(gf * xhat)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+
+        def channel(v, default):
+            if v is None:
+                return torch.full((x.shape[1],), default, dtype=acc, device=x.device).reshape(shape)
+            return v.reshape(shape).to(acc)
+
+        r, mu = channel(invstd, 0.0), channel(mean, 0.0)
+        gamma, v_gamma, v_beta = channel(weight, 1.0), channel(v_gamma, 0.0), channel(v_beta, 0.0)
         if u is None:
-            u = torch.zeros_like(gf)
-        uf = u.to(acc)
-        sum_u, sum_ux, sum_ug = _channel_sum(uf), _channel_sum(uf * xhat), _channel_sum(uf * gf)
+            u = torch.zeros_like(g)
+        # Per-channel sums; x̂ = (x - mu) r is never materialised (Σ a x̂ = r (Σ a x - mu Σ a)).
+        sum_g, sum_u, sum_ug = _channel_sum(g, acc), _channel_sum(u, acc), _channel_sum(u * g, acc)
+        sum_gx = r * (_channel_sum(g * x, acc) - mu * sum_g)
+        sum_ux = r * (_channel_sum(u * x, acc) - mu * sum_u)
         k = sum_ug - sum_g * sum_u / n
         gr, gr2 = gamma * r, gamma * r * r
-        dx = ((r * (v_gamma - gr * sum_ux / n)) * gf - (gr2 * sum_gx / n) * uf
-              + (3 * gr2 * sum_gx * sum_ux / n ** 2 - gr2 * k / n - v_gamma * r * sum_gx / n) * xhat
-              + (gr2 * (sum_ux * sum_g + sum_gx * sum_u) / n ** 2 - v_gamma * r * sum_g / n))
-        dg = gr * uf + (v_gamma - gr * sum_ux / n) * xhat + (v_beta - gr * sum_u / n)
+        # dx = a g + b u + c x̂ + d;  dg = gr u + e x̂ + f;  x̂ terms folded into x.
+        a = r * (v_gamma - gr * sum_ux / n)
+        b = -gr2 * sum_gx / n
+        c = 3 * gr2 * sum_gx * sum_ux / n ** 2 - gr2 * k / n - v_gamma * r * sum_gx / n
+        d = gr2 * (sum_ux * sum_g + sum_gx * sum_u) / n ** 2 - v_gamma * r * sum_g / n
+        e = v_gamma - gr * sum_ux / n
+        f = v_beta - gr * sum_u / n
+        dx = torch.addcmul(d - c * r * mu, c * r, x).addcmul_(a, g).addcmul_(b, u)
+        dg = torch.addcmul(f - e * r * mu, e * r, x).addcmul_(gr, u)
         dweight = None
         if weight is not None:
             dweight = (r * (k - sum_gx * sum_ux / n)).reshape(-1).to(weight.dtype)
