@@ -167,5 +167,6 @@ def test_eval_cli_with_a_monkeypatched_loader(tmp_path, monkeypatch, capsys):
                           "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert built["root"] == "b" and results["swd"] > 0
+    monkeypatch.undo()
     assert eval_cli.main([str(config), "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "none.pt not found" in capsys.readouterr().err

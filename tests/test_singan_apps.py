@@ -38,6 +38,16 @@ def test_tiny_config_trains_through_tools_train(run_dir, model):
     assert [tuple(r.shape[2:]) for r in model.reals] == [(20, 30), (24, 35), (27, 40)]
 
 
+def test_eval_cli_takes_a_run_directory(run_dir, tmp_path):
+    from ganzoo.cli.eval import main as eval_main
+    out = tmp_path / "metrics.json"
+    metrics = "+eval.metrics=[{type: swd, num_samples: 2, batch_size: 2, min_resolution: 16}, {type: diversity, num_samples: 3}]"
+    assert eval_main([CONFIG, metrics, "--checkpoint", run_dir, "--device", "cpu", "--out", str(out)]) == 0
+    import json
+    results = json.loads(out.read_text())
+    assert results["swd"] > 0 and 0 < results["diversity"] < 2
+
+
 def test_resume_mid_pyramid_equals_straight_run(run_dir, tmp_path):
     part = str(tmp_path / "part")
     first = make_trainer(CONFIG, TINY, run_dir=part).fit(stop_after=6)  # stage 1, step 2 of 4

@@ -8,7 +8,6 @@ e.g. ``data.root=/data/val``). Metrics are METRICS entries, e.g.
 """
 import argparse
 import json
-import os
 
 from ganzoo.cli.common import USER_ERRORS, report_user_error
 from ganzoo.fileio import write_text
@@ -42,8 +41,6 @@ def evaluate_checkpoint(checkpoint, config_path, overrides, metric_specs, device
     from .. import config as config_lib
     from ..engine.checkpoint import load_model
     from ..engine.options import build_dataset
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"checkpoint {checkpoint} not found")
     model, saved_cfg = load_model(checkpoint, device=device)
     if config_path:
         cfg = config_lib.load(config_path, overrides)

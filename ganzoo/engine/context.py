@@ -3,6 +3,7 @@
 It hides precision (autocast, one GradScaler per optimizer for fp16) from the models.
 """
 import contextlib
+import warnings
 
 import torch
 
@@ -15,6 +16,9 @@ class StepContext:
         self.optimizers = optimizers
         self.device = torch.device(device)
         self.precision = precision
+        if precision == "bf16" and self.device.type == "cpu":
+            warnings.warn("precision bf16 on the CPU: oneDNN's AMX bf16 convolution backward can return NaN "
+                          "gradients at random (docs/training.md); fp32 is the safe CPU setting", stacklevel=2)
         self.step = step
         self.stage = stage
         self.stage_step = stage_step

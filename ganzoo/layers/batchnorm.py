@@ -1,9 +1,9 @@
 """Batch norm with a fast double backward (the gradient penalty's path through a BN critic).
 
 Forward and first backward are PyTorch's own fused kernels, so values and speed match ``nn.BatchNorm``.
-The backward of the backward is written out in closed form: a few per-channel reductions and two
+The backward of the backward is written out in closed form: five per-channel reductions and five
 element-wise passes, instead of autograd's generic composite (≈ 80 tensor-sized operations per layer,
-42 % of a SinGAN gradient-penalty step on the CPU). Reductions run in float32 for low-precision inputs.
+42 % of a SinGAN gradient-penalty step on the CPU). Reductions accumulate in float32 for bf16/fp16 inputs.
 
 With ``x̂ = (x - μ) r``, ``r = (σ² + ε)^-½`` over the ``N`` values of a channel, the first backward is
 ``gx = γ r (g - mean g - x̂ mean(g x̂))``, ``gγ = Σ g x̂``, ``gβ = Σ g``; see ``_BatchNormBackward``.
