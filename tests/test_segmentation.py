@@ -65,18 +65,20 @@ def test_resnet101_upernet_shapes_and_strides(upernet):
 
 # ----------------------------------------------------------------------------- strict loading
 
+def _bn_keys(keys, name, c):
+    """Adds the state-dict keys of a BatchNorm with ``c`` channels named ``name``."""
+    for suffix in ("weight", "bias", "running_mean", "running_var"):
+        keys[f"{name}.{suffix}"] = (c,)
+    keys[f"{name}.num_batches_tracked"] = ()
+
+
 def csail_encoder_layout(depths):
     """Key -> shape of a CSAIL ResNet encoder file, written from the notes (not from the module)."""
     keys = {}
 
-    def bn(name, c):
-        for suffix in ("weight", "bias", "running_mean", "running_var"):
-            keys[f"{name}.{suffix}"] = (c,)
-        keys[f"{name}.num_batches_tracked"] = ()
-
     for i, (cin, cout) in enumerate([(3, 64), (64, 64), (64, 128)], 1):
         keys[f"conv{i}.weight"] = (cout, cin, 3, 3)
-        bn(f"bn{i}", cout)
+        _bn_keys(keys, f"bn{i}", cout)
     inplanes = 128
     for k, (depth, planes) in enumerate(zip(depths, (64, 128, 256, 512)), 1):
         for b in range(depth):
@@ -86,10 +88,10 @@ def csail_encoder_layout(depths):
             keys[f"{p}.conv2.weight"] = (planes, planes, 3, 3)
             keys[f"{p}.conv3.weight"] = (planes * 4, planes, 1, 1)
             for j, c in ((1, planes), (2, planes), (3, planes * 4)):
-                bn(f"{p}.bn{j}", c)
+                _bn_keys(keys, f"{p}.bn{j}", c)
             if b == 0:
                 keys[f"{p}.downsample.0.weight"] = (planes * 4, inplanes, 1, 1)
-                bn(f"{p}.downsample.1", planes * 4)
+                _bn_keys(keys, f"{p}.downsample.1", planes * 4)
         inplanes = planes * 4
     return keys
 
@@ -97,34 +99,29 @@ def csail_encoder_layout(depths):
 def csail_decoder_layout(kind):
     keys = {}
 
-    def bn(name, c):
-        for suffix in ("weight", "bias", "running_mean", "running_var"):
-            keys[f"{name}.{suffix}"] = (c,)
-        keys[f"{name}.num_batches_tracked"] = ()
-
     if kind == "ppm_deepsup":
         for i in range(4):
             keys[f"ppm.{i}.1.weight"] = (512, 2048, 1, 1)
-            bn(f"ppm.{i}.2", 512)
+            _bn_keys(keys, f"ppm.{i}.2", 512)
         keys["conv_last.0.weight"] = (512, 4096, 3, 3)
-        bn("conv_last.1", 512)
+        _bn_keys(keys, "conv_last.1", 512)
         keys["conv_last.4.weight"], keys["conv_last.4.bias"] = (150, 512, 1, 1), (150,)
         keys["cbr_deepsup.0.weight"] = (512, 1024, 3, 3)
-        bn("cbr_deepsup.1", 512)
+        _bn_keys(keys, "cbr_deepsup.1", 512)
         keys["conv_last_deepsup.weight"], keys["conv_last_deepsup.bias"] = (150, 512, 1, 1), (150,)
     else:
         for i in range(4):
             keys[f"ppm_conv.{i}.0.weight"] = (512, 2048, 1, 1)
-            bn(f"ppm_conv.{i}.1", 512)
+            _bn_keys(keys, f"ppm_conv.{i}.1", 512)
         keys["ppm_last_conv.0.weight"] = (512, 4096, 3, 3)
-        bn("ppm_last_conv.1", 512)
+        _bn_keys(keys, "ppm_last_conv.1", 512)
         for i, cin in enumerate((256, 512, 1024)):
             keys[f"fpn_in.{i}.0.weight"] = (512, cin, 1, 1)
-            bn(f"fpn_in.{i}.1", 512)
+            _bn_keys(keys, f"fpn_in.{i}.1", 512)
             keys[f"fpn_out.{i}.0.0.weight"] = (512, 512, 3, 3)
-            bn(f"fpn_out.{i}.0.1", 512)
+            _bn_keys(keys, f"fpn_out.{i}.0.1", 512)
         keys["conv_last.0.0.weight"] = (512, 2048, 3, 3)
-        bn("conv_last.0.1", 512)
+        _bn_keys(keys, "conv_last.0.1", 512)
         keys["conv_last.1.weight"], keys["conv_last.1.bias"] = (150, 512, 1, 1), (150,)
     return keys
 
