@@ -1,7 +1,8 @@
 """YAML configs as plain dicts: load, dotted overrides, validation, dump.
 
-Sections: ``model``, ``data``, ``train``, ``eval``, ``run``. The file a run writes with :func:`dump`
-is the resolved config and is enough to rebuild its model.
+Sections: ``model``, ``data``, ``train``, ``eval``, ``run``. The one function that turns a file into
+a complete config is :func:`ganzoo.engine.options.load_config` (it adds the trainer's, model's and dataset's
+defaults); the file a run writes with :func:`dump` is that complete config and is enough to rebuild its model.
 """
 import copy
 import difflib
@@ -80,6 +81,11 @@ def set_by_path(cfg, dotted, value, allow_new=False):
             raise ConfigError(f"cannot set {dotted!r}: {'.'.join(parts[:i])!r} is not a section")
         if part not in node:
             if not allow_new:
+                if i == 0:  # a misspelled section: suggest the whole fixed key, not "+section..."
+                    fix = difflib.get_close_matches(part, SECTIONS, n=1, cutoff=0.4)
+                    hint = f" (did you mean {'.'.join([fix[0], *parts[1:]])!r}?)" if fix else \
+                        f" (sections: {', '.join(SECTIONS)})"
+                    raise ConfigError(f"unknown config section {part!r} in {dotted!r}{hint}")
                 raise ConfigError(f"unknown config key {here!r}{_closest(part, node)}; "
                                   f"use +{dotted}=... to add a new key")
             if not last:
@@ -119,13 +125,26 @@ def validate(cfg, source="config"):
     return cfg
 
 
-def load(path, overrides=()):
-    """Load a YAML config, apply dotted overrides, validate; returns a plain dict."""
-    return validate(apply_overrides(load_yaml(path), overrides), source=path)
+def deep_merge(defaults, given):
+    """``given`` over ``defaults``, recursively for nested mappings (a new copy; neither is changed).
+
+    A part section whose ``type`` differs from the default's replaces it whole: the defaults of one part
+    mean nothing for another.
+    """
+    merged = copy.deepcopy(defaults)
+    for key, value in (given or {}).items():
+        base = merged.get(key)
+        if isinstance(base, dict) and isinstance(value, dict) and value.get("type", base.get("type")) == base.get("type"):
+            merged[key] = deep_merge(base, value)
+        elif isinstance(base, dict) and isinstance(value, str) and value == base.get("type"):
+            merged[key] = base  # "generator: spade_generator" keeps that part's defaults
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def check_keys(given, defaults, where):
-    """Raise a one-line error for a key in ``given`` that ``defaults`` does not have; return merged dict.
+    """Raise a one-line error for a key in ``given`` that ``defaults`` does not have; return the deep merge.
 
     Models and datasets use this to validate their sections against their documented defaults.
     """
@@ -133,9 +152,7 @@ def check_keys(given, defaults, where):
     for key in given:
         if key not in defaults:
             raise ConfigError(f"unknown key {where}.{key}{_closest(key, defaults)}")
-    merged = copy.deepcopy(defaults)
-    merged.update(given)
-    return merged
+    return deep_merge(defaults, given)
 
 
 def dumps(cfg):

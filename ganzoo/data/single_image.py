@@ -79,9 +79,10 @@ def load_image(path, mode="rgb", alpha="drop"):
 class SingleImage(Dataset):
     """The one image SinGAN trains on (keys: image, mode rgb|gray, alpha drop|white|black)."""
 
+    DEFAULTS = DEFAULTS
 
     def __init__(self, **cfg):
-        cfg = check_keys(cfg, DEFAULTS, "data")
+        cfg = check_keys(cfg, self.DEFAULTS, "data")
         self.cfg = cfg
         self.path = None if cfg["image"] is None else resolve_path(cfg["image"])
         self.image = None if self.path is None else load_image(self.path, cfg["mode"], cfg["alpha"])[0]

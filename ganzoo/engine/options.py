@@ -1,10 +1,14 @@
-"""The trainer's config keys (``train``, ``run``, ``eval`` and the loader keys of ``data``) and their defaults.
+"""The one config pipeline (:func:`load_config`) and the trainer's keys (``train``, ``run``, ``eval`` and the
+loader keys of ``data``) with their defaults.
 
-docs/training.md documents every key; :func:`resolve` validates a whole config against these.
+docs/training.md documents every key. This module imports no torch: a typo in an override of a trainer key
+is reported before any heavy import.
 """
 import copy
+import os
 
-from ganzoo.config import ConfigError, check_keys
+from ganzoo import config as config_lib
+from ganzoo.config import ConfigError, check_keys, deep_merge
 
 TRAIN = {
     "steps": None,            # iterations per stage (a model's stage may set its own)
@@ -19,9 +23,10 @@ TRAIN = {
     "grad_clip": None,        # max global grad norm per optimizer, null = off
     "sync_bn": False,
     "find_unused_parameters": False,
+    "threads": "auto",        # CPU threads: auto (timed per stage, engine/threads.py) | a fixed count
 }
 RUN = {
-    "dir": None,
+    "dir": None,              # run directory; null = runs/<config file name>
     "seed": 0,
     "device": "auto",         # auto | cpu | cuda | cuda:1 ...
     "deterministic": False,
@@ -45,14 +50,72 @@ SCHEDULES = {
 SCHEDULE_COMMON = {"type": "none", "unit": "step"}
 
 
-def with_defaults(cfg):
-    """The trainer's defaults under what ``cfg`` gives, so ``train.precision=bf16`` overrides need no ``+``."""
-    cfg = dict(cfg)
-    for section, defaults in (("train", TRAIN), ("run", RUN), ("eval", EVAL), ("data", LOADER)):
-        given = cfg.get(section) or {}
-        if isinstance(given, dict):
-            cfg[section] = {**copy.deepcopy(defaults), **given}
-    return cfg
+TRAINER_SECTIONS = {"train": TRAIN, "run": RUN, "eval": EVAL}
+
+
+def load_config(source, overrides=(), where=None):
+    """The one way to load a config: a YAML file (or a dict) -> the trainer's, the model's and the dataset's
+    defaults deep-merged under it -> dotted overrides (``key=value``; ``+key=value`` adds a key no default
+    has) -> values shared by model and data linked -> validation. Returns the complete config, the one a run
+    directory's ``config.yaml`` holds; loading that file again gives the same dict.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        where = where or str(source)
+        given = config_lib.load_yaml(source)
+    else:
+        where = where or "config"
+        given = copy.deepcopy(dict(source))
+    given = config_lib.validate(given, source=where)
+    # train.optim maps the model's optimizer names (G, D) to settings: its keys need no "+"
+    overrides = [(key, value, allow_new or key.startswith("train.optim."))
+                 for key, value, allow_new in map(_parse_override, overrides or ())]
+    # trainer keys first: their typos are reported before the model's module (and torch) is imported
+    trainer_view = {**given, **{name: deep_merge(defaults, given[name]) for name, defaults in TRAINER_SECTIONS.items()}}
+    for key, value, allow_new in overrides:
+        if key.split(".")[0] in TRAINER_SECTIONS or key.split(".")[0] not in config_lib.SECTIONS:
+            config_lib.set_by_path(trainer_view, key, value, allow_new=allow_new)
+
+    from ganzoo.registry import DATASETS, MODELS
+    model_cls = MODELS.get(given["model"]["type"])
+    data_cls = DATASETS.get(given["data"]["type"]) if "type" in given["data"] else None
+    defaults = {**TRAINER_SECTIONS,
+                "model": {"type": given["model"]["type"], **getattr(model_cls, "DEFAULTS", {})},
+                "data": {**({"type": given["data"]["type"]} if data_cls else {}),
+                         **getattr(data_cls, "DEFAULTS", {}), **LOADER}}
+    cfg = {name: deep_merge(defaults.get(name, {}), given[name]) for name in config_lib.SECTIONS}
+    stated = copy.deepcopy(given)  # what the user wrote, with the overrides: links follow what was stated
+    for key, value, allow_new in overrides:
+        config_lib.set_by_path(cfg, key, value, allow_new=allow_new)
+        config_lib.set_by_path(stated, key, value, allow_new=True)
+    _link_model_and_data(cfg, stated, getattr(model_cls, "DATA_KEYS", ()), getattr(data_cls, "DEFAULTS", {}))
+    if hasattr(model_cls, "DEFAULTS"):
+        check_keys({k: v for k, v in cfg["model"].items() if k != "type"}, model_cls.DEFAULTS, "model")
+    if not cfg["run"]["dir"]:  # the one default: runs/<config file name>
+        name = os.path.splitext(os.path.basename(source))[0] if isinstance(source, (str, os.PathLike)) else None
+        cfg["run"]["dir"] = os.path.join("runs", name or cfg["model"]["type"])
+    return resolve(cfg)
+
+
+def _parse_override(item):
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key=value (e.g. train.batch_size=8)")
+    key, _, text = item.partition("=")
+    return key.lstrip("+").strip(), config_lib.parse_value(text), key.startswith("+")
+
+
+def _link_model_and_data(cfg, stated, keys, data_defaults):
+    """Facts that model and data share (SPADE's label_nc, crop_size …) are stated once: a value given on one
+    side fills the other, the model's default fills both when neither side gives it, and two different values
+    are a one-line error naming both keys."""
+    for key in keys:
+        in_model, in_data = key in stated["model"], key in (stated["data"] or {})
+        if in_model and in_data and stated["model"][key] != stated["data"][key]:
+            raise ConfigError(f"model.{key}={stated['model'][key]!r} conflicts with data.{key}="
+                              f"{stated['data'][key]!r}: state it once (the other side is filled from it)")
+        if in_data and not in_model:
+            cfg["model"][key] = stated["data"][key]
+        if key in data_defaults and key in cfg["model"]:
+            cfg["data"][key] = cfg["model"][key]
 
 
 def split_data(data_cfg):
@@ -116,4 +179,13 @@ def resolve(cfg):
     evaluation["metrics"] = evaluation["metrics"] or []
     split_data(cfg.get("data"))  # validates the loader keys
     cfg.update(train=train, run=run, eval=evaluation)
-    return cfg
+    return _plain(cfg)
+
+
+def _plain(value):
+    """Tuples to lists (recursively) so that the config dumps as YAML and loads back equal."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

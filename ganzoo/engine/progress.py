@@ -1,4 +1,4 @@
-"""Progress bar (tqdm, one per stage, with ETA), ``log.jsonl`` lines and optional TensorBoard scalars.
+"""Progress bar (tqdm, one per stage; its postfix has the whole run's ETA), ``log.jsonl`` lines and optional TensorBoard scalars.
 
 Everything here runs on rank 0 only; other ranks get a :class:`Progress` with ``enabled=False``.
 """
@@ -15,6 +15,7 @@ class Progress:
         self.enabled = enabled
         self.show_bar = enabled and bar
         self.log_path = os.path.join(run_dir, "log.jsonl")
+        self.records = []  # every record of log.jsonl, kept for the report (never re-read from disk)
         self.bar = None
         self.writer = None
         if enabled and tensorboard:
@@ -39,10 +40,13 @@ class Progress:
     def log(self, record):
         if not self.enabled:
             return
+        self.records.append(record)
         with open(self.log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in record["losses"].items()}, refresh=False)
+            postfix = {k: f"{v:.4g}" for k, v in record["losses"].items()}
+            postfix["run_eta"] = format_seconds(record["eta_s"])
+            self.bar.set_postfix(postfix, refresh=False)
         if self.writer is not None:
             for name, value in record["losses"].items():
                 self.writer.add_scalar(f"loss/{name}", value, record["step"])
@@ -73,6 +77,14 @@ class Progress:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def format_seconds(seconds):
+    """``75`` -> ``1m15s``; ``3700`` -> ``1h01m``."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def truncate_jsonl(path, last_step):

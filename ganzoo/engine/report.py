@@ -1,5 +1,5 @@
-"""What a run directory shows: sample grids (PNG), loss curves (PNG via matplotlib when installed)
-and ``index.html``, a static page (config, metrics, curves, samples over time) opened without a server.
+"""What a run directory shows: sample grids (PNG) and ``index.html``, a static page opened without a
+server (config, metrics, loss curves as inline SVG with axes, the training data and samples over time).
 """
 import html
 import json
@@ -9,6 +9,8 @@ import os
 import torch
 
 from ganzoo.fileio import atomic_path, write_text
+
+TRAINING_DATA = "training_data.png"  # the real images of the fixed sample batch, shown first
 
 
 def image_grid(images, nrow=None, pad=2):
@@ -41,64 +43,62 @@ def read_log(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def plot_losses(records, path):
-    """Loss curves to ``path``; returns False when matplotlib is not installed (the page omits them)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    names = sorted({name for r in records for name in r.get("losses", {})})
-    if not names:
-        return False
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name in names:
-        points = [(r["step"], r["losses"][name]) for r in records if name in r.get("losses", {})]
-        ax.plot(*zip(*points), label=name)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return True
+def _nice_ticks(lo, hi, count=4):
+    """About ``count`` round tick values covering [lo, hi]."""
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / count
+    step = 10 ** math.floor(math.log10(raw))
+    step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
-def _svg_curves(records, width=640, height=220):
-    """A dependency-free SVG of the loss curves (each loss scaled to its own range)."""
+def svg_curves(records, width=640, height=160):
+    """One dependency-free SVG panel per loss, with step (x) and value (y) axes and tick labels."""
     names = sorted({name for r in records for name in r.get("losses", {})})
     if not names or len(records) < 2:
         return ""
-    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    left, right, top, bottom = 56, 12, 18, 30
     steps = [r["step"] for r in records]
-    s0, s1 = min(steps), max(steps) or 1
-    parts = [f'<svg width="{width}" height="{height + 20 * len(names)}" xmlns="http://www.w3.org/2000/svg">',
-             f'<rect width="{width}" height="{height}" fill="none" stroke="#ccc"/>']
-    for i, name in enumerate(names):
+    s0, s1 = min(steps), max(max(steps), min(steps) + 1)
+    x = lambda step: left + (step - s0) / (s1 - s0) * (width - left - right)  # noqa: E731
+    panels = []
+    for name in names:
         pts = [(r["step"], r["losses"][name]) for r in records
                if name in r.get("losses", {}) and math.isfinite(r["losses"][name])]
         if not pts:
             continue
         lo, hi = min(v for _, v in pts), max(v for _, v in pts)
-        span = (hi - lo) or 1.0
-        xy = " ".join(f"{(s - s0) / max(s1 - s0, 1) * (width - 10) + 5:.1f},"
-                      f"{height - 5 - (v - lo) / span * (height - 10):.1f}" for s, v in pts)
-        color = colors[i % len(colors)]
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{xy}"/>')
-        parts.append(f'<text x="5" y="{height + 15 + 20 * i}" fill="{color}" font-size="12">'
-                     f'{html.escape(name)}: {lo:.4g} .. {hi:.4g}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        if hi - lo < 1e-12:
+            lo, hi = lo - 0.5, hi + 0.5
+        y = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)  # noqa: E731
+        parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" font-size="11">',
+                 f'<text x="{left}" y="12" font-weight="bold">{html.escape(name)}</text>',
+                 f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
+                 'fill="none" stroke="#999"/>']
+        for tick in _nice_ticks(lo, hi):
+            parts.append(f'<line x1="{left - 4}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                         f'stroke="#eee"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.4g}</text>')
+        for tick in _nice_ticks(s0, s1):
+            parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{height - bottom}" y2="{height - bottom + 4}" '
+                         f'stroke="#999"/><text x="{x(tick):.1f}" y="{height - bottom + 15}" '
+                         f'text-anchor="middle">{tick:g}</text>')
+        parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end">step</text>')
+        xy = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in pts)
+        parts.append(f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{xy}"/></svg>')
+        panels.append("".join(parts))
+    return "<br>".join(panels)
 
 
-def write_index(run_dir, config_text, records, metrics, title="ganzoo run"):
-    """(Re)write ``run_dir/index.html`` from the files in the run directory."""
-    plot = "losses.png" if plot_losses(records, os.path.join(run_dir, "losses.png")) else None
+def write_index(run_dir, config_text, records, metrics, title="ganzoo run", show_epoch=True):
+    """(Re)write ``run_dir/index.html`` from the run's config text, log records and metric records (held in
+    memory by the trainer) and the sample grids in ``samples/``; ``samples/training_data.png`` comes first."""
     samples_dir = os.path.join(run_dir, "samples")
     samples = sorted(f for f in os.listdir(samples_dir) if f.endswith(".png")) if os.path.isdir(samples_dir) else []
+    if TRAINING_DATA in samples:
+        samples.remove(TRAINING_DATA)
+        samples.insert(0, TRAINING_DATA)
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
            "<style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}"
            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}"
@@ -106,12 +106,12 @@ def write_index(run_dir, config_text, records, metrics, title="ganzoo run"):
            f"</head><body><h1>{html.escape(title)}</h1>"]
     if records:
         last = records[-1]
-        out.append(f"<p>step {last['step']}, stage {last.get('stage', 0)}, epoch {last.get('epoch', 0)}</p>")
+        where = f"step {last['step']}, stage {last.get('stage', 0)} ({html.escape(str(last.get('stage_name', '')))})"
+        if show_epoch:  # not for one-image runs, where every step is an "epoch"
+            where += f", epoch {last.get('epoch', 0)}"
+        out.append(f"<p>{where}</p>")
     out.append("<h2>Losses</h2>")
-    if plot:
-        out.append(f"<img src='{plot}' alt='loss curves'>")
-    else:
-        out.append(_svg_curves(records) or "<p>no log records yet</p>")
+    out.append(svg_curves(records) or "<p>no log records yet</p>")
     out.append("<h2>Metrics</h2>")
     if metrics:
         keys = sorted({k for m in metrics for k in m if k not in ("step", "stage")})
@@ -125,7 +125,7 @@ def write_index(run_dir, config_text, records, metrics, title="ganzoo run"):
         out.append("<p>none (set eval.every and eval.metrics)</p>")
     out.append("<h2>Samples</h2>")
     for name in samples:
-        caption = html.escape(name[:-4].replace("_", " "))
+        caption = html.escape(name[:-4].replace("_", " "))  # "training data", "step 00001000"
         out.append(f"<figure><img src='samples/{name}' alt='{caption}'><figcaption>{caption}</figcaption></figure>")
     out.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre></body></html>")
     write_text(os.path.join(run_dir, "index.html"), "\n".join(out))

@@ -7,6 +7,7 @@ Resume order (mirrors a straight run exactly): ``prepare(dataset)`` -> ``begin_s
 -> ``load_state_dict`` -> optimizers rebuilt from ``param_groups()`` and loaded -> RNG states restored.
 """
 import contextlib
+import json
 import os
 import platform
 import signal
@@ -20,13 +21,13 @@ from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
 import ganzoo
 from ganzoo.config import ConfigError, dumps
-from ganzoo.engine import checkpoint, distributed, options, report
+from ganzoo.engine import checkpoint, distributed, options, report, threads
 from ganzoo.engine.context import StepContext
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.optim import build_optimizers, current_lr, lr_factor, set_lr
 from ganzoo.engine.progress import Progress, truncate_jsonl
 from ganzoo.fileio import write_json, write_text
-from ganzoo.models.base import eval_mode
+from ganzoo.modes import eval_mode
 
 _NEVER = 2 ** 62  # "no non-finite loss seen" marker of the per-loss first-bad-step counters
 
@@ -78,27 +79,27 @@ def environment(device, world_size, seed):
     }
 
 
-def _plain(value):
-    """Tuples to lists (recursively) so the config dumps as YAML."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 class Trainer:
-    def __init__(self, model, dataset, cfg, run_dir=None, resume=None):
-        """``resume``: ``None`` (fresh run), ``True`` (the run dir's ``latest``) or a checkpoint/run path."""
-        self.cfg = _plain(options.resolve(cfg))
+    def __init__(self, model, dataset, cfg, run_dir=None, resume=None, resume_hint=None):
+        """``cfg``: a complete config from :func:`options.load_config`; the run directory is ``run_dir`` if
+        given (it is written into the config), else ``run.dir``.
+
+        ``resume``: ``None`` (fresh run), ``True`` (the run dir's ``latest``) or a checkpoint/run path.
+        ``resume_hint``: the command that continues this run, printed when a signal stops it.
+        """
+        self.cfg = cfg
         self.train_cfg, self.run_cfg, self.eval_cfg = self.cfg["train"], self.cfg["run"], self.cfg["eval"]
         self.model, self.dataset = model, dataset
-        self.run_dir = run_dir or self.run_cfg["dir"] or os.path.join("runs", type(model).__name__.lower())
-        self.cfg["run"]["dir"] = self.run_dir
-        self.resume = resume
+        if run_dir:
+            self.run_cfg["dir"] = str(run_dir)
+        self.run_dir = self.run_cfg["dir"]
+        self.resume, self.resume_hint = resume, resume_hint
         self.device, self.rank, self.world = distributed.init_from_env(self.run_cfg["device"])
         self.is_main = self.rank == 0
         configure_backends(self.run_cfg["deterministic"], self.device)
+        self.thread_tuner = threads.for_run(self.train_cfg["threads"], self.device, self.world,
+                                            self.run_cfg["deterministic"],
+                                            report=lambda text: self.progress.message(text))
         self.step = self.stage = self.stage_step = self.epoch = self.batch_in_epoch = 0
         self.optimizers, self.ctx, self.ema = {}, None, None
         self.metric_records = []
@@ -108,23 +109,16 @@ class Trainer:
     # ---- setup ---------------------------------------------------------------------------------
 
     def _setup(self):
+        """Every check first (data, metrics, model, stages, the checkpoint to resume); only then is the run
+        directory written, so a run that cannot start leaves nothing behind."""
         run, train = self.run_cfg, self.train_cfg
         self.ckpt_dir = os.path.join(self.run_dir, "checkpoints")
         resume_path = None
         if self.resume:
             resume_path = checkpoint.resolve(self.run_dir if self.resume is True else self.resume)
         elif checkpoint.list_checkpoints(self.ckpt_dir):
-            raise ValueError(f"run directory {self.run_dir} already has checkpoints: pass --resume to continue "
-                             "it or choose another --run-dir")
-        if self.is_main:
-            for sub in ("", "samples", "checkpoints"):
-                os.makedirs(os.path.join(self.run_dir, sub), exist_ok=True)
-            write_text(os.path.join(self.run_dir, "config.yaml"), dumps(self.cfg))
-            write_json(os.path.join(self.run_dir, "env.json"), environment(self.device, self.world, run["seed"]))
-            if not resume_path:
-                write_json(os.path.join(self.run_dir, "metrics.json"), [])
-        self.progress = Progress(self.run_dir, enabled=self.is_main, bar=run["progress"],
-                                 tensorboard=run["tensorboard"])
+            raise ConfigError(f"run directory {self.run_dir} already has checkpoints: pass --resume to continue "
+                              "it or choose another --run-dir")
         self._build_loader()
         self.sample_batch = self._fixed_batch()
         from ganzoo.registry import METRICS
@@ -136,9 +130,41 @@ class Trainer:
         self.totals = [self._stage_steps(i) for i in range(len(self.stages))]
         self.ema = EMA(**train["ema"]) if train["ema"] else None
         if resume_path:
-            self._restore(resume_path)
+            self._restore(checkpoint.load(resume_path, device=self.device), resume_path)
+        self.config_text = dumps(self.cfg)
+        self._write_run_files(resume=bool(resume_path))
+        self.progress = Progress(self.run_dir, enabled=self.is_main, bar=run["progress"],
+                                 tensorboard=run["tensorboard"])
+        if resume_path:
+            self.progress.records = report.read_log(self.progress.log_path)
+            self.progress.message(f"resumed from {resume_path} at step {self.step} (stage {self.stage}, "
+                                  f"step {self.stage_step} of {self.totals[self.stage]})")
         else:
             checkpoint.seed_everything(run["seed"] + self.rank)
+
+    def _write_run_files(self, resume):
+        if not self.is_main:
+            return
+        for sub in ("", "samples", "checkpoints"):
+            os.makedirs(os.path.join(self.run_dir, sub), exist_ok=True)
+        write_text(os.path.join(self.run_dir, "config.yaml"), self.config_text)
+        env_path = os.path.join(self.run_dir, "env.json")
+        starts = []
+        if resume and os.path.isfile(env_path):
+            with open(env_path) as f:
+                previous = json.load(f)
+            starts = previous.get("starts", [previous])
+        starts.append(environment(self.device, self.world, self.run_cfg["seed"]))
+        write_json(env_path, {"starts": starts})  # one entry per start: the first run, then each resume
+        log_path = os.path.join(self.run_dir, "log.jsonl")
+        write_json(os.path.join(self.run_dir, "metrics.json"), self.metric_records)
+        if resume:
+            truncate_jsonl(log_path, self.step)
+        elif os.path.isfile(log_path):
+            os.remove(log_path)  # a fresh run's log starts empty
+        images = self.sample_batch.get("image") if isinstance(self.sample_batch, dict) else None
+        if torch.is_tensor(images):  # the training data beside the samples in index.html
+            report.save_grid(images, os.path.join(self.run_dir, "samples", report.TRAINING_DATA))
 
     def _build_loader(self):
         train, loader_cfg = self.train_cfg, options.split_data(self.cfg.get("data"))[1]
@@ -196,7 +222,7 @@ class Trainer:
             raise ConfigError("set train.steps or train.epochs (how long to train)")
         return int(steps)
 
-    def _enter_stage(self, index, begin=True):
+    def enter_stage(self, index, begin=True):
         """Start stage ``index``: ``begin_stage`` (unless resuming), wrap networks, fresh optimizers."""
         train = self.train_cfg
         if getattr(self, "_sums", None):
@@ -243,6 +269,7 @@ class Trainer:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
             self.progress.close()
+            self.thread_tuner.close()
             distributed.unwrap_networks(self.model)
 
     def _run(self, stop_after):
@@ -251,12 +278,13 @@ class Trainer:
         while self.stage < len(self.stages):
             total = self.totals[self.stage]
             if not entered:
-                self._enter_stage(self.stage)
+                self.enter_stage(self.stage)
             entered = False
             self.progress.start_stage(self.stage, len(self.stages), self.stages[self.stage].get("name", "train"),
                                       self.stage_step, total)
             while self.stage_step < total:
-                self._train_step(next(batches), total)
+                with contextlib.nullcontext():  # MUTANT
+                    self._train_step(next(batches), total)
                 self.step += 1
                 self.stage_step += 1
                 self.progress.advance()
@@ -265,9 +293,9 @@ class Trainer:
                 if stop or (stop_after is not None and self.step >= stop_after):
                     path = self._save()
                     if stop:
-                        self.progress.message(
-                            f"{stop} received: stopped after step {self.step}; checkpoint {path}. "
-                            f"Continue with: ganzoo-train CONFIG --resume --run-dir {self.run_dir}")
+                        hint = f" Continue with: {self.resume_hint}" if self.resume_hint else ""
+                        self.progress.message(f"{stop} received: stopped after step {self.step}; "
+                                              f"checkpoint {path}.{hint}")
                     self._write_index()
                     return {"status": "interrupted" if stop else "stopped", "signal": stop,
                             "step": self.step, "checkpoint": path}
@@ -339,14 +367,18 @@ class Trainer:
         now = time.perf_counter()
         steps = max(self.step - start_step, 1)
         sec_per_step = (now - start_time) / steps
-        remaining = (self.totals[self.stage] - self.stage_step) + sum(self.totals[self.stage + 1:])
+        # later stages scaled by their cost per step relative to this one (SinGAN's finer scales cost more)
+        cost = [float(stage.get("cost", 1.0)) for stage in self.stages]
+        remaining = (self.totals[self.stage] - self.stage_step) + sum(
+            total * cost[i] / cost[self.stage] for i, total in enumerate(self.totals) if i > self.stage)
         record = {
             "step": self.step, "stage": self.stage, "stage_name": self.stages[self.stage].get("name", "train"),
             "stage_step": self.stage_step, "epoch": self.epoch,
             "losses": {name: value / (steps * self.world) for name, value in sums.items()},
             "lr": current_lr(self.optimizers),
             "img_per_s": self.train_cfg["batch_size"] * self.world / max(sec_per_step, 1e-9),
-            "sec_per_step": sec_per_step, "eta_s": remaining * sec_per_step, "time": time.time(),
+            "sec_per_step": sec_per_step, "eta_s": remaining * sec_per_step, "threads": self.thread_tuner.threads,
+            "time": time.time(),
         }
         self.progress.log(record)
         for value in self._sums.values():
@@ -387,11 +419,9 @@ class Trainer:
 
     def _write_index(self):
         if self.is_main:
-            with open(os.path.join(self.run_dir, "config.yaml")) as f:
-                config_text = f.read()
-            records = report.read_log(os.path.join(self.run_dir, "log.jsonl"))
-            report.write_index(self.run_dir, config_text, records, self.metric_records,
-                               title=f"{(self.cfg.get('model') or {}).get('type', 'model')} - {self.run_dir}")
+            report.write_index(self.run_dir, self.config_text, self.progress.records, self.metric_records,
+                               title=f"{self.cfg['model']['type']} - {self.run_dir}",
+                               show_epoch=self.steps_per_epoch > 1)
 
     # ---- checkpoints ---------------------------------------------------------------------------
 
@@ -420,15 +450,24 @@ class Trainer:
         self._last_saved = (self.step, path)
         return path
 
-    def _restore(self, path):
-        state = checkpoint.load(path, device=self.device)
+    def _restore(self, state, path):
+        """Weights, optimizers, scalers, EMA, metrics and RNG from ``state``, before anything is written: a
+        checkpoint of another model is a one-line error."""
         progress = state["progress"]
         for index in range(progress["stage"] + 1):
             self.model.begin_stage(index)
-        self.model.load_state_dict(state["model"])
+        misfit = f"checkpoint {path} does not fit the model built from the config"
+        try:
+            result = self.model.load_state_dict(state["model"], strict=False)
+        except RuntimeError as err:  # tensors of other shapes
+            lines = [line.strip() for line in str(err).splitlines() if "size mismatch" in line]
+            raise ConfigError(f"{misfit}: {lines[0] if lines else str(err).splitlines()[0]}") from None
+        for label, keys in (("missing", result.missing_keys), ("unexpected", result.unexpected_keys)):
+            if keys:
+                raise ConfigError(f"{misfit}: {len(keys)} {label} tensors (e.g. {keys[0]})")
         for key in ("step", "stage", "stage_step", "epoch", "batch_in_epoch"):
             setattr(self, key, progress[key])
-        self._enter_stage(self.stage, begin=False)
+        self.enter_stage(self.stage, begin=False)
         for name, optimizer in self.optimizers.items():
             base = [group["base_lr"] for group in optimizer.param_groups]  # the config's LR wins
             optimizer.load_state_dict(state["optimizers"][name])
@@ -439,18 +478,12 @@ class Trainer:
         if self.ema is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         self.metric_records = [m for m in state.get("metrics", []) if m["step"] <= self.step]
-        if self.is_main:
-            truncate_jsonl(os.path.join(self.run_dir, "log.jsonl"), self.step)
-            if self.metric_records:
-                write_json(os.path.join(self.run_dir, "metrics.json"), self.metric_records)
         rng = state["rng"]
         if self.rank < len(rng):
             checkpoint.set_rng_state(rng[self.rank])
         else:
             checkpoint.seed_everything(self.run_cfg["seed"] + self.rank + self.step)
         self._last_saved = (self.step, path)
-        self.progress.message(f"resumed from {path} at step {self.step} (stage {self.stage}, "
-                              f"step {self.stage_step} of {self.totals[self.stage]})")
 
     # ---- signals -------------------------------------------------------------------------------
 
