@@ -55,6 +55,18 @@ def test_load_config_fills_every_default_and_is_idempotent(tmp_path):
     assert load_config(str(out)) == cfg
 
 
+def test_a_saved_config_rebuilds_the_same_model_after_a_default_changes(tmp_path, monkeypatch):
+    cfg = load_config(fake(tmp_path))
+    saved = tmp_path / "config.yaml"
+    config.dump(cfg, str(saved))
+    from ganzoo.registry import MODELS
+    defaults = MODELS.get(MODEL).DEFAULTS  # the class as the pipeline imports it
+    monkeypatch.setitem(defaults, "lr", 5.0)
+    monkeypatch.setitem(defaults, "generator", {"type": "gen_a", "ngf": 1, "norm": {"type": "spade"}})
+    assert load_config(str(saved)) == cfg
+    assert load_config(fake(tmp_path))["model"]["lr"] == pytest.approx(5.0)  # a new run gets the new default
+
+
 def test_one_key_of_a_part_keeps_the_others(tmp_path):
     cfg = load_config(fake(tmp_path, model=", generator: {ngf: 32, norm: {hidden: 8}}"))
     assert cfg["model"]["generator"] == {"type": "gen_a", "ngf": 32, "norm": {"type": "spade", "hidden": 8}}

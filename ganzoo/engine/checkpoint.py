@@ -116,10 +116,11 @@ def load(path, device="cpu"):
 
 def load_model(path, device="cpu"):
     """``(model, cfg)`` from a checkpoint: built from its config, weights loaded, EMA generator, eval mode."""
+    from ganzoo.engine.options import load_config
     from ganzoo.registry import MODELS
 
     state = load(path, device="cpu")
-    cfg = state["config"]
+    cfg = load_config(state["config"], where=f"config of {path}")  # keys added since the run get defaults
     model = MODELS.build(cfg["model"])
     model.load_state_dict(state["model"])
     if state.get("ema"):
