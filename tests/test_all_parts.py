@@ -1,16 +1,15 @@
-"""Every registered part is exercised: built small, run forward and backward, outputs finite.
+"""Every registered part is exercised: built small, run forward and backward, outputs finite, and every
+trainable parameter receives a gradient.
 
 A new registry entry without an example below fails ``test_every_part_has_an_example``: add one (or,
-for datasets and metrics that need files on disk, name the test module that covers it).
+for parts that need more than tensors, name the test that covers it in ``COVERED_BY``).
 """
-import os
+import importlib
 
 import pytest
 import torch
 
-from ganzoo.registry import ALL
-
-TESTS = os.path.dirname(__file__)
+from ganzoo.registry import ALL, MODELS, NORMS
 
 
 def _img(n=2, c=3, size=32):
@@ -49,21 +48,27 @@ NETWORKS = {
     ("backbone", "ade20k_resnet50dilated_ppm"): ({"weights": "random"}, lambda: (_img(1, size=64),)),
     ("backbone", "ade20k_resnet101_upernet"): ({"weights": "random"}, lambda: (_img(1, size=64),)),
 }
-# Parts whose forward needs more than tensors, covered where their behaviour is tested in full.
-# Norms are all run by test_layers_losses.test_every_norm_builds_and_backprops (parametrized over NORMS).
-COVERED_ELSEWHERE = {("loss", name): "test_layers_losses" for name in
-                     ("hinge", "wgan", "lsgan", "non_saturating", "gradient_penalty", "feature_matching",
-                      "vgg", "kld", "reconstruction", "mode_seeking")}
-COVERED_ELSEWHERE.update({
-    ("model", "singan"): "test_singan", ("model", "spade"): "test_spade",
-    ("model", "semantic_pyramid"): "test_semantic_pyramid",
-    ("dataset", "single_image"): "test_singan", ("dataset", "ade20k"): "test_spade_data",
-    ("dataset", "paired_folders"): "test_spade_data", ("dataset", "places365"): "test_places365",
-    ("dataset", "image_folder"): "test_places365",
-    ("metric", "fid"): "test_fid", ("metric", "sifid"): "test_sifid", ("metric", "swd"): "test_metrics",
-    ("metric", "diversity"): "test_metrics", ("metric", "lpips_diversity"): "test_metrics",
-    ("metric", "segmentation"): "test_segmentation",
-})
+# Parts whose forward needs more than tensors: (registry name, entry) -> "module::test" that covers it.
+COVERED_BY = {
+    **{("loss", name): "test_layers_losses::test_gan_losses_against_hand_values"
+       for name in ("hinge", "wgan", "lsgan", "non_saturating")},
+    **{("loss", name): "test_layers_losses::test_image_losses"
+       for name in ("feature_matching", "kld", "reconstruction", "mode_seeking")},
+    ("loss", "vgg"): "test_layers_losses::test_vgg_loss_weights_resolution",
+    **{("norm", name): "test_layers_losses::test_every_norm_builds_and_backprops" for name in NORMS.names()},
+    **{("model", name): "test_switches::test_switch_matrix" for name in MODELS.names()},
+    ("dataset", "single_image"): "test_singan::test_single_image_modes",
+    ("dataset", "ade20k"): "test_spade_data::test_ade20k_raw_labels_151_channels_and_geometry",
+    ("dataset", "paired_folders"): "test_spade_data::test_paired_folders_with_instances_and_rgb_label_error",
+    ("dataset", "places365"): "test_places365::test_official_layout",
+    ("dataset", "image_folder"): "test_places365::test_image_folder",
+    ("metric", "fid"): "test_metrics::test_fid_metric_is_zero_for_a_model_that_returns_the_data",
+    ("metric", "sifid"): "test_metrics::test_sifid_metric",
+    ("metric", "swd"): "test_metrics::test_swd_metric_resizes_reals_to_the_sample_size",
+    ("metric", "diversity"): "test_metrics::test_singan_diversity_by_hand",
+    ("metric", "lpips_diversity"): "test_metrics::test_lpips_diversity_metric",
+    ("metric", "segmentation"): "test_segmentation::test_spade_evaluation_metric_protocol_and_scores",
+}
 
 ENTRIES = [(registry.name, name) for registry in ALL for name in registry.names()]
 REGISTRIES = {registry.name: registry for registry in ALL}
@@ -71,12 +76,12 @@ REGISTRIES = {registry.name: registry for registry in ALL}
 
 @pytest.mark.parametrize("key", ENTRIES, ids=lambda key: "/".join(key))
 def test_every_part_has_an_example(key):
-    if key in NETWORKS or key[0] == "norm":
+    if key in NETWORKS:
         return
-    assert key in COVERED_ELSEWHERE, f"registered {key[0]} {key[1]!r} has no example in tests/test_all_parts.py"
-    module = COVERED_ELSEWHERE[key]
-    with open(os.path.join(TESTS, f"{module}.py")) as f:
-        assert key[1] in f.read(), f"{module}.py does not mention {key[1]!r}"
+    assert key in COVERED_BY, f"registered {key[0]} {key[1]!r} has no example in tests/test_all_parts.py"
+    module, test = COVERED_BY[key].split("::")
+    assert callable(getattr(importlib.import_module(f"tests.{module}"), test, None)), \
+        f"{COVERED_BY[key]} (named as covering {key[0]} {key[1]!r}) does not exist"
 
 
 def _flatten(out):
@@ -97,13 +102,14 @@ def test_network_forward_backward_finite(key):
     outputs = _flatten(net(*inputs))
     assert outputs and all(torch.isfinite(o).all() for o in outputs)
     sum(o.float().mean() for o in outputs).backward()
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    if trainable:
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable)
+    trainable = [name for name, p in net.named_parameters() if p.requires_grad]
+    if trainable:  # timm's rule: num_params == num_grad
+        without = [name for name, p in net.named_parameters() if p.requires_grad and p.grad is None]
+        assert not without, f"{len(without)} of {len(trainable)} trainable parameters get no gradient: {without[:5]}"
     else:  # frozen backbones still pass gradients to their input (used as losses)
         assert float_inputs[0].grad is not None and torch.isfinite(float_inputs[0].grad).all()
 
 
 def test_examples_refer_to_registered_parts():
-    stale = [key for key in list(NETWORKS) + list(COVERED_ELSEWHERE) if key not in ENTRIES]
+    stale = [key for key in list(NETWORKS) + list(COVERED_BY) if key not in ENTRIES]
     assert not stale, f"examples for parts that are no longer registered: {stale}"

@@ -44,13 +44,13 @@ def _check_levels(net, size):
 @pytest.mark.parametrize("size", [256, 128])
 def test_vgg16_level_shapes(vgg, size):
     _check_levels(vgg, size)
-    assert vgg.level_names() == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc7", "fc8"]
+    assert [level.name for level in vgg.levels] == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc7", "fc8"]
 
 
 @pytest.mark.parametrize("size", [256, 128])
 def test_resnet18_level_shapes(resnet, size):
     _check_levels(resnet, size)
-    assert resnet.level_names() == ["stem", "layer1", "layer2", "layer3", "layer4", "pool", "logits"]
+    assert [level.name for level in resnet.levels] == ["stem", "layer1", "layer2", "layer3", "layer4", "pool", "logits"]
 
 
 def test_depth_truncates_and_frozen(resnet):
@@ -133,6 +133,51 @@ CONV_NAMES = ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", 
 FC_NAMES = ["fc6", "fc7", "fc8a"]
 
 
+# Writers of small files in the Caffe formats (the converter reads them back)
+def _field_key(field, wire):
+    return _encode_varint(field << 3 | wire)
+
+
+def _encode_varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _len_field(field, payload):
+    return _field_key(field, 2) + _encode_varint(len(payload)) + payload
+
+
+def _encode_blob(array, legacy_dims=False):
+    array = np.asarray(array, dtype="<f4")
+    if legacy_dims:
+        dims = (1,) * (4 - array.ndim) + array.shape
+        head = b"".join(_field_key(i, 0) + _encode_varint(d) for i, d in zip((1, 2, 3, 4), dims))
+    else:
+        head = _len_field(7, _len_field(1, b"".join(_encode_varint(d) for d in array.shape)))
+    return head + _len_field(5, array.tobytes())
+
+
+def _encode_net(layers, v1=False):
+    """[(name, caffe type, [arrays])] -> NetParameter bytes (``layer`` field 100, or V1 ``layers`` field 2)."""
+    out = _len_field(1, b"net")
+    for name, kind, arrays in layers:
+        if v1:
+            enum = {"Convolution": 4, "InnerProduct": 14}.get(kind, 18)
+            body = _len_field(4, name.encode()) + _field_key(5, 0) + _encode_varint(enum)
+            body += b"".join(_len_field(6, _encode_blob(a, legacy_dims=True)) for a in arrays)
+            out += _len_field(2, body)
+        else:
+            body = _len_field(1, name.encode()) + _len_field(2, kind.encode())
+            body += b"".join(_len_field(7, _encode_blob(a)) for a in arrays)
+            out += _len_field(100, body)
+    return out
+
+
 def _tiny_vgg_caffe(tmp_path, v1=False):
     """A VGG16-named Caffe net with tiny blobs, its prototxt and a mean binaryproto."""
     rng = np.random.default_rng(0)
@@ -147,7 +192,7 @@ def _tiny_vgg_caffe(tmp_path, v1=False):
         arrays[name] = [rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape[0]).astype(np.float32)]
         layers.append((name, "InnerProduct", arrays[name]))
     model = tmp_path / "vgg16_places365.caffemodel"
-    model.write_bytes(caffe.encode_net(layers, v1=v1))
+    model.write_bytes(_encode_net(layers, v1=v1))
     proto = tmp_path / "deploy_vgg16_places365.prototxt"
     body = ['name: "VGG16_Places365"', 'input: "data"', "input_dim: 10 input_dim: 3 input_dim: 224 input_dim: 224"]
     for name, kind, _ in layers:
@@ -156,7 +201,7 @@ def _tiny_vgg_caffe(tmp_path, v1=False):
     proto.write_text("\n".join(body) + "\n")
     mean = tmp_path / "places365CNN_mean.binaryproto"
     mean_image = np.stack([np.full((4, 4), v, np.float32) for v in (100.0, 110.0, 120.0)])[None]
-    mean.write_bytes(caffe.encode_blob(mean_image, legacy_dims=True))
+    mean.write_bytes(_encode_blob(mean_image, legacy_dims=True))
     return model, proto, mean, arrays
 
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from ganzoo.cli import benchmark, compare
+from ganzoo.cli import benchmark
 from ganzoo.models.base import GANModel
+from tools import compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -115,6 +116,27 @@ def test_benchmark_multi_stage_and_errors(tmp_path, capsys):
     assert "error: --stages 5 out of range" in err and "label_ncc" in err and "Traceback" not in err
 
 
+def test_benchmark_loads_the_config_and_enters_stages_through_the_trainer(tmp_path, monkeypatch):
+    from ganzoo.engine.trainer import Trainer
+    entered, enter_stage = [], Trainer.enter_stage
+
+    def spy(self, index, begin=True):
+        enter_stage(self, index, begin)
+        entered.append((index, self.ctx.grad_clip, self.ctx.precision))
+
+    monkeypatch.setattr(Trainer, "enter_stage", spy)
+    monkeypatch.chdir(tmp_path)   # a run directory would appear here: the benchmark writes none
+    config = write_config(tmp_path, num_stages=2, stage_steps=1)
+    out = tmp_path / "r.json"
+    # a trainer key needs no "+" (the one config pipeline); --precision is the override train.precision=bf16
+    assert benchmark.main([config, "train.grad_clip=1.0", "--precision", "bf16", "--steps", "1", "--warmup", "0",
+                           "--repeat", "1", "--sample-repeat", "0", "--device", "cpu", "--json", str(out)]) == 0
+    assert entered == [(0, 1.0, "bf16"), (1, 1.0, "bf16")]
+    result = json.loads(out.read_text())
+    assert result["precision"] == "bf16" and [s["stage"] for s in result["stages"]] == [0, 1]
+    assert sorted(os.listdir(tmp_path)) == ["r.json", "toy.yaml"]
+
+
 def test_tool_runs_as_a_script(tmp_path):
     config = write_config(tmp_path)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)), OMP_NUM_THREADS="1")
@@ -131,6 +153,14 @@ def test_compare_says_when_references_are_absent(tmp_path, capsys):
     assert "reference implementations not found" in capsys.readouterr().err
 
 
+def test_compare_is_a_checkout_tool_outside_the_package():
+    import importlib.util
+    assert importlib.util.find_spec("ganzoo.cli.compare") is None
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "compare.py"), "fid", "--rounds", "0"],
+                          capture_output=True, text=True, cwd="/")
+    assert proc.returncode == 2 and "--rounds: must be >= 1" in proc.stderr
+
+
 def test_compare_alternates_and_reports_the_ratio():
     from types import SimpleNamespace
     def side(value):
@@ -145,6 +175,6 @@ def test_compare_alternates_and_reports_the_ratio():
     assert all(r["peak_rss_gb"] > 0 for r in sides["ref"] + sides["ours"])
     args = SimpleNamespace(rounds=2, device="cpu", ref_python=sys.executable, argv=["toy"], threads=1)
     result = compare.summarize("toy", case, sides, extra, args)
-    assert result["speedup"] == 1.5 and result["paired_speedups"] == [1.5, 1.5]
+    assert result["speedup"] == pytest.approx(1.5) and result["paired_speedups"] == pytest.approx([1.5, 1.5])
     with pytest.raises(ValueError, match="no JSON result line"):
         compare.json_line("nothing here", "RESULT ")

@@ -1,4 +1,5 @@
-"""The trainer on a tiny toy GAN (tests/toy_gan.py): run directory, resume, faults, schedules, EMA."""
+"""The trainer on a tiny toy GAN (tests/toy_gan.py), built through the CLI's own path (``make_trainer``):
+run directory, resume, faults, precision, gradient scaling and clipping, schedules, EMA."""
 import copy
 import json
 import os
@@ -8,13 +9,15 @@ import time
 
 import pytest
 import torch
+import yaml
 
+from ganzoo.cli.train import make_trainer
 from ganzoo.config import ConfigError
 from ganzoo.engine import checkpoint, options
+from ganzoo.engine.context import StepContext
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.optim import build_optimizers, lr_factor
-from ganzoo.engine.trainer import NonFiniteLossError, Trainer
-from tests.toy_gan import ToyData, ToyGAN
+from ganzoo.engine.trainer import NonFiniteLossError
 
 torch.set_num_threads(1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,11 +39,11 @@ def make_cfg(**sections):
 
 
 def build(cfg, run_dir, resume=None):
-    """What the CLI does: seed, build model and dataset, make the trainer."""
-    checkpoint.seed_everything(cfg["run"]["seed"])
-    model_cfg = {k: v for k, v in cfg["model"].items() if k != "type"}
-    data_cfg = {k: v for k, v in cfg["data"].items() if k not in ("type", "num_workers", "pin_memory")}
-    return Trainer(ToyGAN(**model_cfg), ToyData(**data_cfg), cfg, run_dir=str(run_dir), resume=resume)
+    """The trainer ``ganzoo-train`` makes from ``cfg`` written as a YAML file next to ``run_dir``."""
+    config = f"{run_dir}.yaml"
+    with open(config, "w") as f:
+        yaml.safe_dump(cfg, f)
+    return make_trainer(config, run_dir=str(run_dir), resume=resume)
 
 
 def params(model):
@@ -69,9 +72,10 @@ def test_cli_writes_every_run_file(tmp_path):
     assert main([str(config), "train.steps=6", "--run-dir", str(run_dir)]) == 0
     for name in ("config.yaml", "env.json", "log.jsonl", "metrics.json", "index.html"):
         assert (run_dir / name).is_file(), name
-    assert sorted(os.listdir(run_dir / "samples")) == ["step_00000003.png", "step_00000006.png"]
+    assert sorted(f for f in os.listdir(run_dir / "samples") if f.startswith("step_")) == \
+        ["step_00000003.png", "step_00000006.png"]
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step_00000006.pt"
-    env = json.loads((run_dir / "env.json").read_text())
+    env = json.loads((run_dir / "env.json").read_text())["starts"][-1]
     assert env["torch"] == torch.__version__ and env["world_size"] == 1 and env["seed"] == 0
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6]
@@ -141,9 +145,10 @@ def test_resume_is_bit_identical(tmp_path, setup):
 
 
 def test_checkpoint_contents_load_weights_only(tmp_path):
-    trainer = build(make_cfg(train={"precision": "fp16", "ema": {}}), tmp_path)
+    run_dir = tmp_path / "run"
+    trainer = build(make_cfg(train={"precision": "fp16", "ema": {}}), run_dir)
     trainer.fit()
-    files = checkpoint.list_checkpoints(tmp_path / "checkpoints")
+    files = checkpoint.list_checkpoints(run_dir / "checkpoints")
     assert [os.path.basename(f) for f in files] == ["step_00000004.pt", "step_00000008.pt"]  # keep_last 2
     state = torch.load(files[-1], weights_only=True)
     assert set(state) >= {"model", "optimizers", "scalers", "ema", "rng", "progress", "config"}
@@ -152,7 +157,7 @@ def test_checkpoint_contents_load_weights_only(tmp_path):
     assert not any("module." in k or "_orig_mod" in k for k in state["model"])
     assert state["config"]["train"]["precision"] == "fp16"
 
-    model, cfg = checkpoint.load_model(str(tmp_path))  # run dir -> latest; EMA generator weights
+    model, cfg = checkpoint.load_model(str(run_dir))  # run dir -> latest; EMA generator weights
     assert not model.training and cfg["model"]["type"] == "tests.toy_gan:ToyGAN"
     assert torch.equal(model.G.heads[0].weight, trainer.ema.shadow["heads.0.weight"])
     assert torch.equal(model.D[1].weight, trainer.model.D[1].weight)
@@ -180,13 +185,13 @@ def test_keep_last_and_crash_during_save(tmp_path, monkeypatch):
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
     cfg = make_cfg(model={"nan_at_step": 6}, run={"log_every": 0, "ckpt_every": 4})
-    trainer = build(cfg, tmp_path)
-    good = None
+    run_dir = tmp_path / "run"
+    trainer = build(cfg, run_dir)
     with pytest.raises(NonFiniteLossError, match=r"loss 'g_loss' became non-finite \(nan\) at step 6") as err:
         trainer.fit()
     assert "step_00000004.pt" in str(err.value)
-    good = tmp_path / "checkpoints" / "step_00000004.pt"
-    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["latest", "step_00000004.pt"]
+    good = run_dir / "checkpoints" / "step_00000004.pt"
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["latest", "step_00000004.pt"]
     assert checkpoint.load(str(good))["progress"]["step"] == 4
 
 
@@ -212,7 +217,7 @@ def test_sigterm_checkpoints_and_exits(tmp_path):
     # and it continues from there ("--resume KEY=VALUE" is an override, not a path)
     from ganzoo.cli.train import main
     assert main([str(config), "--run-dir", str(run_dir), "--resume", f"train.steps={state['progress']['step'] + 2}",
-                 "model.sleep=0"]) == 0
+                 "model.sleep=0", "--allow-changes"]) == 0
     assert checkpoint.load(str(run_dir))["progress"]["step"] == state["progress"]["step"] + 2
 
 
@@ -271,8 +276,83 @@ def test_deterministic_switch():
         torch.backends.cudnn.deterministic = False
 
 
-def test_bf16_channels_last_grad_clip_run(tmp_path):
-    trainer = build(make_cfg(train={"steps": 3, "precision": "bf16", "channels_last": True, "grad_clip": 0.5},
-                             run={"log_every": 1}), tmp_path)
-    assert trainer.fit()["status"] == "done"
-    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+# ---- precision, gradient scaling and clipping -------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:precision bf16 on the CPU")
+@pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16),
+                                              ("fp16", torch.float16)])
+def test_autocast_dtype_inside_the_step(tmp_path, precision, dtype):
+    trainer = build(make_cfg(model={"record": True}, train={"steps": 2, "precision": precision}), tmp_path / "run")
+    trainer.fit()
+    assert [r["dtype"] for r in trainer.model.records] == [dtype, dtype]
+    assert all(torch.isfinite(p).all() and p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+def _linear_problem(precision="fp32", grad_clip=None):
+    """One weight w = [0, 0] with loss 3 w0 + 4 w1 (gradient [3, 4], norm 5), plain SGD with lr 1."""
+    w = torch.nn.Parameter(torch.zeros(2))
+    ctx = StepContext({"w": torch.optim.SGD([w], lr=1.0)}, precision=precision, grad_clip=grad_clip)
+    return w, ctx, lambda: (w * torch.tensor([3.0, 4.0])).sum()
+
+
+def test_fp16_grad_scaler_scales_then_unscales_and_skips_inf():
+    w, ctx, loss = _linear_problem("fp16")
+    scale = ctx.scalers["w"].get_scale()
+    assert scale == 2.0 ** 16
+    ctx.backward(loss(), "w")
+    torch.testing.assert_close(w.grad, torch.tensor([3.0, 4.0]) * scale)  # the scaled loss was backpropagated
+    ctx.optimizer_step("w")
+    torch.testing.assert_close(w.detach(), torch.tensor([-3.0, -4.0]))  # the step used the unscaled gradient
+    assert w.grad is None and ctx.scalers["w"].get_scale() == scale
+    ctx.backward(loss() * float("inf"), "w")
+    ctx.optimizer_step("w")
+    torch.testing.assert_close(w.detach(), torch.tensor([-3.0, -4.0]))  # inf gradient: step skipped ...
+    assert ctx.scalers["w"].get_scale() == scale / 2  # ... and the scale updated
+    fp32 = _linear_problem("fp32")[1]
+    assert not fp32.scalers["w"].is_enabled()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("max_norm, expected", [(1.0, [0.6, 0.8]), (2.5, [1.5, 2.0]), (10.0, [3.0, 4.0])])
+def test_grad_clip_bounds_the_global_norm(precision, max_norm, expected):
+    w, ctx, loss = _linear_problem(precision, grad_clip=max_norm)
+    ctx.backward(loss(), "w")
+    ctx.optimizer_step("w")
+    step = -w.detach()  # SGD with lr 1: the step is the (clipped, unscaled) gradient
+    torch.testing.assert_close(step, torch.tensor(expected))
+    assert step.norm().item() == pytest.approx(min(max_norm, 5.0))
+
+
+# ---- schedules and EMA through the trainer ----------------------------------------------------
+
+@pytest.mark.parametrize("setup, factors", [
+    ({"train": {"schedule": {"type": "step", "step_size": 3, "gamma": 0.5}}}, [1, 1, 1, .5, .5, .5, .25, .25]),
+    ({"train": {"schedule": {"type": "multistep", "milestones": [2, 5]}}}, [1, 1, .1, .1, .1, .01, .01, .01]),
+    ({"train": {"schedule": {"type": "linear_decay", "start": 4}}}, [1, 1, 1, 1, 1, .75, .5, .25]),
+    # per stage: each of the two stages (3 and 5 steps) restarts its own schedule
+    ({"model": {"stages": 2, "stage_steps": [3, 5],
+                "stage_schedule": {"type": "multistep", "milestones": [1, 3], "gamma": 0.5}}},
+     [1, .5, .5] + [1, .5, .5, .25, .25]),
+])
+def test_lr_at_known_steps(tmp_path, setup, factors):
+    cfg = make_cfg(**setup)
+    cfg["model"]["record"] = True
+    trainer = build(cfg, tmp_path / "run")
+    trainer.fit()
+    lrs = [r["lr"] for r in trainer.model.records]
+    assert [lr["G"] for lr in lrs] == pytest.approx([1e-3 * f for f in factors])
+    assert [lr["D"] for lr in lrs] == pytest.approx([1e-3 * f for f in factors])
+
+
+def test_ema_after_k_steps_equals_the_hand_average(tmp_path):
+    decay, start = 0.75, 2
+    trainer = build(make_cfg(model={"record": True}, train={"steps": 5, "ema": {"decay": decay, "start": start}}),
+                    tmp_path / "run")
+    trainer.fit()
+    weights = [r["G"] for r in trainer.model.records]  # G after each of the 5 steps
+    for name in weights[0]:
+        expected = weights[start - 1][name]  # a plain copy before ``start``
+        for step in range(start, 5):
+            expected = decay * expected + (1 - decay) * weights[step][name]
+        torch.testing.assert_close(trainer.ema.shadow[name], expected)
+        assert not torch.allclose(expected, weights[-1][name])  # the average is not the last weights

@@ -1,4 +1,5 @@
-"""Two CPU processes under torchrun (gloo): training finishes and both ranks hold identical weights."""
+"""Two CPU processes under torchrun (gloo): DDP keeps the ranks' weights identical while they train on different
+batches, and training finishes with identical networks and a run directory written by rank 0 alone."""
 import json
 import os
 import subprocess
@@ -17,12 +18,25 @@ torch.set_num_threads(1)
 from ganzoo.cli.train import make_trainer
 from ganzoo.engine import distributed
 
+# the trainer ends by broadcasting rank 0's state: record the weights each rank trained to before that
+before_broadcast = []
+broadcast = distributed.broadcast_state
+
+
+def recording_broadcast(model):
+    with distributed.unwrapped(model):
+        before_broadcast.append({{k: p.detach().clone() for k, p in model.named_parameters()}})
+    broadcast(model)
+
+
+distributed.broadcast_state = recording_broadcast
 trainer = make_trainer({config!r}, ["train.sync_bn=true"], run_dir={run_dir!r})
 init = {{k: v.clone() for k, v in trainer.model.state_dict().items()}}
 result = trainer.fit()
 assert result["status"] == "done", result
-torch.save({{"final": trainer.model.state_dict(), "init": init, "world": trainer.world,
-            "sync_bn": type(trainer.model.D[2]).__name__}}, os.path.join({out!r}, f"rank{{trainer.rank}}.pt"))
+torch.save({{"final": trainer.model.state_dict(), "trained": before_broadcast[-1], "init": init,
+            "world": trainer.world, "sync_bn": type(trainer.model.D[2]).__name__}},
+           os.path.join({out!r}, f"rank{{trainer.rank}}.pt"))
 distributed.shutdown()
 """
 
@@ -45,6 +59,11 @@ def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert ranks[0]["world"] == 2 and ranks[0]["sync_bn"] == "BatchNorm1d"  # SyncBatchNorm needs CUDA
+    # gradients were averaged over the ranks at every step: the weights agree before the final broadcast
+    trained = [r["trained"] for r in ranks]
+    assert set(trained[0]) >= {"G.body.0.weight", "D.1.weight"}
+    for key, value in trained[0].items():
+        torch.testing.assert_close(value, trained[1][key], rtol=0, atol=1e-6, msg=key)
     for key, value in ranks[0]["final"].items():
         assert torch.equal(value, ranks[1]["final"][key]), key
     assert not torch.equal(ranks[0]["final"]["G.body.0.weight"], ranks[0]["init"]["G.body.0.weight"])
@@ -54,4 +73,5 @@ def test_two_process_gloo_run_keeps_ranks_identical(tmp_path):
     state = torch.load(run_dir / "checkpoints" / "step_00000006.pt", weights_only=True)
     assert state["world_size"] == 2 and len(state["rng"]) == 2
     assert set(state["model"]) == set(ranks[0]["final"])
-    assert sorted(os.listdir(run_dir / "samples")) == ["step_00000003.png", "step_00000006.png"]
+    assert sorted(f for f in os.listdir(run_dir / "samples") if f.startswith("step_")) == \
+        ["step_00000003.png", "step_00000006.png"]

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from ganzoo.backbones.inception import FID_WEIGHTS, FIDInception, build_fid_inception_v3
-from ganzoo.backbones.weights import WeightsNotFoundError
-from ganzoo.metrics.fid import FIDFeatures, fid_of_paths, load_stats, path_statistics, save_stats
+from ganzoo.backbones.weights import NOT_COMPARABLE, RandomWeightsWarning, WeightsNotFoundError
+from ganzoo.metrics.fid import FIDFeatures, check_enough, fid_of_paths, load_stats, path_statistics, save_stats
 from ganzoo.metrics.frechet import FeatureStats, frechet_distance
 
 torch.set_num_threads(1)
@@ -114,6 +114,47 @@ def test_cache_is_keyed_by_what_produced_the_stats(env, tmp_path):
 def test_too_few_images_is_a_clear_error(env):
     with pytest.raises(ValueError, match="66 images are fewer than the 192 feature dims"):
         fid_of_paths(env["a"], env["b"], dims=192, batch_size=25, device="cpu", num_workers=0, cache_dir=False)
+
+
+def test_too_few_images_advice_names_only_smaller_dims():
+    with pytest.raises(ValueError, match=r"use at least 192 images or smaller dims \(64\)$"):
+        check_enough(66, 192, "x")
+    with pytest.raises(ValueError, match=r"use at least 2048 images or smaller dims \(64, 192, 768\)$"):
+        check_enough(66, 2048, "x")
+    with pytest.raises(ValueError, match=r"fewer than the 64 feature dims, so .* use at least 64 images$"):
+        check_enough(10, 64, "x")
+
+
+def test_cache_key_follows_the_weights_file_contents(env, tmp_path):
+    """Other weights saved under the same name, size and mtime must not read back the first ones' statistics."""
+    weights = tmp_path / FID_WEIGHTS
+    cache = str(tmp_path / "cache")
+
+    def stats_with_weights(seed):
+        torch.manual_seed(seed)
+        torch.save(build_fid_inception_v3().state_dict(), weights)
+        os.utime(weights, ns=(0, 10**18))
+        return path_statistics(env["a"], FIDFeatures(64, str(weights), "cpu"), 33, 0, cache_dir=cache)
+
+    first, first_stat = stats_with_weights(5), os.stat(weights)
+    second, second_stat = stats_with_weights(6), os.stat(weights)
+    assert (first_stat.st_size, first_stat.st_mtime_ns) == (second_stat.st_size, second_stat.st_mtime_ns)
+    assert np.abs(first[0] - second[0]).max() > 1e-3
+    assert len(os.listdir(cache)) == 2
+
+
+def test_random_weights_warn_label_and_are_never_cached(env, tmp_path, capsys):
+    with pytest.warns(RandomWeightsWarning, match="FID Inception has RANDOM weights: its values are NOT comparable"):
+        features = FIDFeatures(64, "random", "cpu")
+    cache = tmp_path / "cache"
+    path_statistics(env["a"], features, 33, 0, cache_dir=str(cache))
+    assert not cache.exists()
+    from ganzoo.cli.fid import main
+    with pytest.warns(RandomWeightsWarning):
+        assert main([env["a"], env["b"], "--dims", "64", "--weights", "random", "--device", "cpu",
+                     "--num-workers", "0", "--cache-dir", str(cache)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"({NOT_COMPARABLE})")
+    assert not cache.exists()
 
 
 def test_mixed_sizes_equal_one_by_one(env, tmp_path):

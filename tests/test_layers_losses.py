@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ganzoo.config import ConfigError
 from ganzoo.layers.blocks import ResBlock, SelfAttention
 from ganzoo.layers.conv import ConvBlock
 from ganzoo.layers.norms import SPADE, build_norm
@@ -49,8 +50,54 @@ def test_conditional_norm_needs_label_nc_and_bad_param_free():
         build_norm("spade", 4)
     with pytest.raises(ValueError, match="param_free"):
         build_norm({"type": "spade", "param_free": "layer"}, 4, label_nc=2)
-    with pytest.raises(KeyError, match="'batch'"):
+    with pytest.raises(ConfigError, match="did you mean 'batch'"):
         build_norm("batchh", 4)
+
+
+def test_only_sync_batch_norms_become_sync_batch_norm():
+    from torch import nn
+
+    from ganzoo.engine.distributed import convert_sync_batch_norms
+    net = nn.Sequential(build_norm("batch", 4), build_norm("sync_batch", 4),
+                        SPADE(4, label_nc=3, param_free="sync_batch"), SPADE(4, label_nc=3, param_free="batch"))
+    net[1].running_mean.fill_(0.5)
+    weight = net[1].weight
+    net = convert_sync_batch_norms(net)
+    assert [type(m) is nn.SyncBatchNorm for m in (net[0], net[1], net[2].param_free_norm, net[3].param_free_norm)] \
+        == [False, True, True, False]
+    assert net[1].weight is weight and torch.equal(net[1].running_mean, torch.full((4,), 0.5))
+    assert type(convert_sync_batch_norms(build_norm("sync_batch", 4))) is nn.SyncBatchNorm
+
+
+def test_spectral_norm_follows_the_official_power_iteration_order():
+    """Same state -> same training-mode forward, gradient and u/v as ``torch.nn.utils.spectral_norm``
+    (the official SPADE code's), with the parametrization state-dict layout; eval mode leaves u/v alone."""
+    from torch import nn
+    from torch.nn.utils import parametrizations
+
+    from ganzoo.layers.conv import conv2d
+    torch.manual_seed(0)
+    official = torch.nn.utils.spectral_norm(nn.Conv2d(4, 6, 3, padding=1))
+    ours = conv2d(4, 6, 3, spectral_norm=True)
+    assert ours.state_dict().keys() == parametrizations.spectral_norm(nn.Conv2d(4, 6, 3)).state_dict().keys()
+    state = official.state_dict()
+    ours.load_state_dict({"bias": state["bias"], "parametrizations.weight.original": state["weight_orig"],
+                          "parametrizations.weight.0._u": state["weight_u"],
+                          "parametrizations.weight.0._v": state["weight_v"]})
+    sn = ours.parametrizations.weight[0]
+    x = torch.randn(2, 4, 5, 5)
+    for _ in range(2):
+        out, expected = ours(x), official(x)
+        torch.testing.assert_close(out, expected)
+        torch.testing.assert_close(sn._u, official.weight_u)
+        torch.testing.assert_close(sn._v, official.weight_v)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(ours.parametrizations.weight.original.grad, official.weight_orig.grad)
+    ours.eval(), official.eval()
+    u = sn._u.clone()
+    torch.testing.assert_close(ours(x), official(x))
+    assert torch.equal(sn._u, u)
 
 
 def test_spade_resblock_shapes_and_learned_shortcut():
@@ -153,5 +200,5 @@ def test_vgg_loss_weights_resolution(tmp_path, monkeypatch):
     torch.save(vgg19(weights=None).state_dict(), tmp_path / VGG19_FILE)
     loss = VGGLoss(layers=("relu1_1", "relu2_1"), layer_weights=(0.5, 1.0))
     x = torch.rand(1, 3, 16, 16) * 2 - 1
-    assert loss(x, x).item() == 0.0 and len(loss.slices) == 2
+    assert loss(x, x).item() == pytest.approx(0, abs=1e-7) and len(loss.slices) == 2
     assert not any(p.requires_grad for p in loss.parameters())

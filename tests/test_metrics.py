@@ -4,7 +4,9 @@ import json
 import pytest
 import torch
 
+from ganzoo.backbones.weights import NOT_COMPARABLE, RandomWeightsWarning
 from ganzoo.metrics.diversity import LPIPS, LPIPS_TRUNKS, singan_diversity
+from ganzoo.metrics.evaluate import run_metrics
 from ganzoo.metrics.swd import laplacian_pyramid, patch_swd, sliced_wasserstein
 from ganzoo.registry import METRICS
 
@@ -60,6 +62,10 @@ def test_fid_metric_is_zero_for_a_model_that_returns_the_data(monkeypatch, tmp_p
     assert metric(model, dataset, "cpu")["fid"] == pytest.approx(0, abs=1e-9)
     assert model.training and all(not training for _, _, training in model.calls)
     assert [seed for _, seed, _ in model.calls] == [0, 1]
+    assert "fid_warning" not in metric(model, dataset, "cpu")
+    random = METRICS.build({"type": "fid", "num_samples": 64, "dims": 64, "batch_size": 32, "weights": "random"})
+    with pytest.warns(RandomWeightsWarning, match="FID Inception has RANDOM weights"):
+        assert random(model, dataset, "cpu")["fid_warning"] == NOT_COMPARABLE
 
 
 def test_sifid_metric(monkeypatch, tmp_path):
@@ -71,11 +77,16 @@ def test_sifid_metric(monkeypatch, tmp_path):
     metric = METRICS.build({"type": "sifid", "num_samples": 3, "batch_size": 2})
     assert metric(EchoModel(), dataset, "cpu")["sifid"] == pytest.approx(0, abs=1e-9)
     assert metric(EchoModel(noise=0.3), dataset, "cpu")["sifid"] > 1e-6
+    assert "sifid_warning" not in metric(EchoModel(), dataset, "cpu")
+    random = METRICS.build({"type": "sifid", "num_samples": 1, "weights": "random"})
+    with pytest.warns(RandomWeightsWarning, match="SIFID Inception has RANDOM weights"):
+        assert random(EchoModel(), dataset, "cpu")["sifid_warning"] == NOT_COMPARABLE
 
 
 def test_lpips_random_trunk_and_trunk_loading(tmp_path, monkeypatch):
     torch.manual_seed(0)
-    net = LPIPS("alex", pnet_rand=True)
+    with pytest.warns(RandomWeightsWarning, match="LPIPS trunk has RANDOM weights"):
+        net = LPIPS("alex", pnet_rand=True)
     x, y = torch.rand(2, 2, 3, 32, 32) * 2 - 1
     d = net(x, y)
     assert d.shape == (2,) and (d > 0).all()
@@ -97,7 +108,10 @@ def test_lpips_random_trunk_and_trunk_loading(tmp_path, monkeypatch):
 def test_lpips_diversity_metric():
     metric = METRICS.build({"type": "lpips_diversity", "num_inputs": 3, "pnet_rand": True, "batch_size": 2})
     dataset = ListDataset(images(3, size=32))
-    assert metric(EchoModel(), dataset, "cpu")["lpips_diversity"] == pytest.approx(0, abs=1e-7)
+    with pytest.warns(RandomWeightsWarning):
+        result = metric(EchoModel(), dataset, "cpu")
+    assert result["lpips_diversity"] == pytest.approx(0, abs=1e-7)
+    assert result["lpips_diversity_warning"] == NOT_COMPARABLE
     assert metric(EchoModel(noise=0.5), dataset, "cpu")["lpips_diversity"] > 0
 
 
@@ -117,7 +131,7 @@ def test_sliced_wasserstein_and_patch_swd():
     g = torch.Generator().manual_seed(0)
     a = torch.randn(500, 1, generator=g)
     assert float(sliced_wasserstein(a, a + 0.25, 4, g)) == pytest.approx(0.25, rel=1e-5)   # 1-D: a shift
-    assert float(sliced_wasserstein(a.repeat(1, 3), a.repeat(1, 3), 16, g)) == 0
+    assert float(sliced_wasserstein(a.repeat(1, 3), a.repeat(1, 3), 16, g)) == pytest.approx(0, abs=1e-7)
     levels = laplacian_pyramid(torch.rand(2, 3, 64, 64), min_resolution=16)
     assert [lv.shape[-1] for lv in levels] == [64, 32, 16]
     real = torch.stack(images(32, size=32))
@@ -143,7 +157,23 @@ def test_swd_metric_resizes_reals_to_the_sample_size():
     assert result["swd"] < metric(EchoModel(noise=0.5), ListDataset(images(4, size=32)), "cpu")["swd"]
 
 
-def test_eval_cli_with_a_monkeypatched_loader(tmp_path, monkeypatch, capsys):
+def test_run_metrics_floats_text_and_later_wins():
+    dataset, model = ListDataset(images(2)), EchoModel()
+    calls = []
+
+    def first(model_, dataset_, device):
+        calls.append((model_, dataset_, device))
+        return {"a": torch.tensor(1.5), "b": 2, "note": "text"}
+
+    def second(model_, dataset_, device):
+        return {"b": torch.tensor([3.0]), "per_level": {"x": 1.0}}
+
+    results = run_metrics([first, second], model, dataset, "cpu")
+    assert results == {"a": 1.5, "b": 3.0, "note": "text", "per_level": {"x": 1.0}}
+    assert all(type(results[k]) is float for k in ("a", "b")) and calls == [(model, dataset, "cpu")]
+
+
+def test_eval_cli_loads_the_config_with_the_trainer_defaults(tmp_path, monkeypatch, capsys):
     import ganzoo.engine.checkpoint as checkpoint
     from ganzoo.cli import eval as eval_cli
     from ganzoo.registry import DATASETS
@@ -160,13 +190,16 @@ def test_eval_cli_with_a_monkeypatched_loader(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(DATASETS, "build", fake_build)
     (tmp_path / "ckpt.pt").write_bytes(b"")
     config = tmp_path / "cfg.yaml"
-    config.write_text("model: {type: x}\ndata: {type: fake, root: a}\n"
-                      "eval: {metrics: [{type: swd, num_samples: 8, batch_size: 4}]}\n")
+    config.write_text(f"model: {{type: '{__name__}:EchoModel'}}\ndata: {{type: '{__name__}:ListDataset', root: a}}\n")
     out = tmp_path / "metrics.json"
-    assert eval_cli.main([str(config), "data.root=b", "--checkpoint", str(tmp_path / "ckpt.pt"), "--device", "cpu",
+    # trainer keys (eval.metrics, train.grad_clip) need no "+": the config went through load_config
+    assert eval_cli.main([str(config), "data.root=b", "train.grad_clip=1.0", "--checkpoint", str(tmp_path / "ckpt.pt"),
+                          "eval.metrics=[{type: swd, num_samples: 8, batch_size: 4}]", "--device", "cpu",
                           "--out", str(out)]) == 0
     results = json.loads(out.read_text())
-    assert built["root"] == "b" and results["swd"] > 0
+    assert built["root"] == "b" and results["swd"] > 0 and json.loads(capsys.readouterr().out) == results
+    assert eval_cli.main([str(config), "--checkpoint", str(tmp_path / "ckpt.pt")]) == 2
+    assert "eval.metrics is empty" in capsys.readouterr().err
     monkeypatch.undo()
     assert eval_cli.main([str(config), "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "none.pt not found" in capsys.readouterr().err

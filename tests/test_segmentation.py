@@ -26,6 +26,13 @@ def ppm():
 
 
 @pytest.fixture(scope="module")
+def ppm_deepsup(ppm):
+    net = BACKBONES.build({"type": "ade20k_resnet50dilated_ppm", "weights": "random", "deep_supervision": True})
+    net.load_state_dict(ppm.state_dict(), strict=False)  # same weights, plus the head
+    return net
+
+
+@pytest.fixture(scope="module")
 def upernet():
     torch.manual_seed(0)
     return BACKBONES.build({"type": "ade20k_resnet101_upernet", "weights": "random"})
@@ -33,15 +40,16 @@ def upernet():
 
 # ----------------------------------------------------------------------------- architectures
 
-def test_dilated_resnet50_ppm_shapes_strides_and_dilations(ppm):
+def test_dilated_resnet50_ppm_shapes_strides_and_dilations(ppm, ppm_deepsup):
     x = torch.rand(1, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         feats = ppm.encoder(ppm.normalize(x))
         assert [tuple(f.shape) for f in feats] == [(1, 256, 16, 16), (1, 512, 8, 8), (1, 1024, 8, 8), (1, 2048, 8, 8)]
         assert ppm(x).shape == (1, 150, 8, 8)  # output stride 8
         assert ppm(x, out_size=(64, 64)).shape == (1, 150, 64, 64)
-        main, aux = ppm(x, deep_supervision=True)
+        main, aux = ppm_deepsup(x)
         assert main.shape == aux.shape == (1, 150, 8, 8)
+        torch.testing.assert_close(main, ppm(x))
     enc = ppm.encoder
     assert enc.layer1[0].downsample[0].in_channels == 128  # deep stem ends at 128 channels
     for layer, first, rest in ((enc.layer3, 1, 2), (enc.layer4, 2, 4)):
@@ -60,7 +68,7 @@ def test_resnet101_upernet_shapes_and_strides(upernet):
         assert upernet(x).shape == (2, 150, 16, 24)  # fused at stride 4
     assert len(upernet.encoder.layer3) == 23 and upernet.padding_constant == 32
     with pytest.raises(ValueError, match="deep-supervision"):
-        upernet(x, deep_supervision=True)
+        BACKBONES.build({"type": "ade20k_resnet101_upernet", "weights": "random", "deep_supervision": True})
 
 
 # ----------------------------------------------------------------------------- strict loading
@@ -130,9 +138,11 @@ def shapes(module):
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-def test_module_names_are_the_csail_checkpoint_layout(ppm, upernet):
+def test_module_names_are_the_csail_checkpoint_layout(ppm, ppm_deepsup, upernet):
     assert shapes(ppm.encoder) == csail_encoder_layout((3, 4, 6, 3))
-    assert shapes(ppm.decoder) == csail_decoder_layout("ppm_deepsup")
+    assert shapes(ppm_deepsup.decoder) == csail_decoder_layout("ppm_deepsup")
+    assert shapes(ppm.decoder) == {k: v for k, v in csail_decoder_layout("ppm_deepsup").items()
+                                   if "deepsup" not in k}  # built without the training-only head
     assert shapes(upernet.encoder) == csail_encoder_layout((3, 4, 23, 3))
     assert shapes(upernet.decoder) == csail_decoder_layout("upernet")
 
@@ -160,23 +170,25 @@ def test_strict_loading_of_csail_files(tmp_path, ppm):
     assert torch.equal(net.encoder.layer3[2].conv2.weight, encoder["module.layer3.2.conv2.weight"])
     assert torch.equal(net.decoder.conv_last[4].bias, decoder["conv_last.4.bias"])
     assert not net.training and net.weight_files["decoder"].endswith("decoder_epoch_20.pth")
+    deep = BACKBONES.build({"type": "ade20k_resnet50dilated_ppm", "weights": str(tmp_path), "deep_supervision": True})
+    assert torch.equal(deep.decoder.conv_last_deepsup.bias, decoder["conv_last_deepsup.bias"])
     # explicit files, another epoch name: found through the dict form
     os.rename(tmp_path / "encoder_epoch_20.pth", tmp_path / "enc.pth")
     with pytest.raises(WeightsNotFoundError, match="encoder_epoch_20.pth"):
         BACKBONES.build({"type": "ade20k_resnet50dilated_ppm", "weights": str(tmp_path)})
 
     bad = dict(decoder)
-    del bad["conv_last_deepsup.bias"]
+    del bad["conv_last.4.bias"]
     bad["conv_last.5.weight"] = torch.zeros(1)
     bad["ppm.0.1.weight"] = torch.zeros(256, 2048, 1, 1)
     with pytest.raises(ValueError) as err:
         seg.load_strict(ppm.decoder, bad, "decoder_epoch_20.pth")
     message = str(err.value)
     assert "\n" not in message and "decoder_epoch_20.pth" in message
-    assert "missing keys: conv_last_deepsup.bias" in message and "unexpected keys: conv_last.5.weight" in message
+    assert "missing keys: conv_last.4.bias" in message and "unexpected keys: conv_last.5.weight" in message
     assert "ppm.0.1.weight (256, 2048, 1, 1) vs (512, 2048, 1, 1)" in message
     # a UPerNet decoder file is not a PPM decoder
-    with pytest.raises(ValueError, match=r"missing keys: cbr_deepsup.*unexpected keys: conv_last.0.0.weight.*\(72 in all\)"):
+    with pytest.raises(ValueError, match=r"missing keys: conv_last.0.weight.*unexpected keys: conv_last.0.0.weight.*\(72 in all\)"):
         seg.load_strict(ppm.decoder, fake_file(csail_decoder_layout("upernet"), g))
 
 
@@ -417,7 +429,7 @@ def test_segment_tool_writes_ade20k_label_pngs_previews_and_scores(tmp_path, cap
         assert values.min() >= 1 and values.max() <= 150  # class k stored as k+1, never 0
         assert Image.open(out / "preview" / f"photo{i}.png").mode == "RGB"
     scores = json.loads((out / "scores.json").read_text())  # scored against itself
-    assert scores["pixel_accuracy"] == 1.0 and scores["protocol"]["scales"] == [24, 32]
+    assert scores["pixel_accuracy"] == pytest.approx(1) and scores["protocol"]["scales"] == [24, 32]
     assert "mIoU" in proc.stdout
 
     from ganzoo.cli.segment import main

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from ganzoo.apps import semantic_pyramid as apps
+from ganzoo.backbones.vgg16_places365 import VGG16Places365
 from ganzoo.engine.context import StepContext
 from ganzoo.models.semantic_pyramid import masked_l1, region_masks
 from ganzoo.nets.semantic_pyramid import SAGANProjectionDiscriminator, SemanticPyramidGenerator
@@ -117,7 +118,7 @@ def test_masked_l1_against_numpy():
     # vectors: mask per sample; nothing on -> 0
     v1, v2 = torch.tensor([[1.0, 2.0], [3.0, 5.0]]), torch.tensor([[0.0, 0.0], [0.0, 1.0]])
     assert masked_l1(v1, v2, torch.tensor([0.0, 1.0])).item() == pytest.approx(3.5)
-    assert masked_l1(v1, v2, torch.zeros(2)).item() == 0
+    assert masked_l1(v1, v2, torch.zeros(2)).item() == pytest.approx(0, abs=1e-7)
 
 
 def test_projection_discriminator_sums_projection():
@@ -175,12 +176,12 @@ def test_generator_ignores_masked_out_levels(model):
 
 @pytest.mark.parametrize("gen_type", ["sagan", "res", "default"])
 def test_generator_variants(gen_type):
-    g = SemanticPyramidGenerator(image_size=128, channel_factor=16, gen_type=gen_type)
+    g = SemanticPyramidGenerator(VGG16Places365.levels, image_size=128, channel_factor=16, gen_type=gen_type)
     feats = [torch.rand(2, c, 128 // s, 128 // s) if s else torch.rand(2, c) for _, c, s in g.levels]
     masks = [torch.ones(2, 1, *f.shape[-2:]) if f.dim() == 4 else torch.ones(2) for f in feats]
     assert g(torch.randn(2, 128), feats, masks).shape == (2, 3, 128, 128)
     with pytest.raises(ValueError, match="image_size 100"):
-        SemanticPyramidGenerator(image_size=100)
+        SemanticPyramidGenerator(VGG16Places365.levels, image_size=100)
 
 
 # ---- training -----------------------------------------------------------------------------------
@@ -238,29 +239,101 @@ def test_config_errors():
 
 
 # ---- applications -------------------------------------------------------------------------------
-def test_applications_run(model):
+@pytest.fixture
+def spied(model, monkeypatch):
+    """The model in eval mode; ``calls`` records what each app hands to ``model.generate``."""
+    calls = []
+    generate = model.generate
+
+    def spy(features, masks, z=None, class_ids=None):
+        calls.append({"features": features, "masks": masks, "class_ids": class_ids})
+        return generate(features, masks, z, class_ids)
+
+    monkeypatch.setattr(model, "generate", spy)
     model.eval()
+    yield model, calls
+    model.train()
+
+
+def _only(masks, level):
+    """Level index ``level`` fully on, every other level fully off."""
+    return all(bool((m == (1 if i == level else 0)).all()) for i, m in enumerate(masks))
+
+
+def test_generate_uses_only_its_level_and_k_latents(spied):
+    model, calls = spied
     torch.manual_seed(0)
     images = torch.rand(2, 3, 64, 64) * 2 - 1
     y = torch.tensor([0, 1])
-    out = apps.generate(model, images, "layer4", k=3, class_ids=y)
-    assert out.shape == (6, 3, 64, 64)
-    assert not torch.allclose(out[0], out[1])                        # k different samples
-    region = torch.zeros(1, 1, 64, 64)
-    region[..., 16:48, 16:48] = 1
-    feats = model.features(images)
-    masks = apps.region_level_masks(model, feats, region, "layer4", "stem")
-    assert (masks[4] == 1).all() and masks[0][:, :, 8:24, 8:24].sum() == 0 and masks[0][:, :, :4].min() == 1
-    assert apps.repaint(model, images, region, k=2, class_ids=y).shape == (4, 3, 64, 64)
-    assert apps.compose(model, images, images.flip(-1), region, k=1, class_ids=y).shape == (2, 3, 64, 64)
-    assert apps.relabel(model, images, 2, k=2).shape == (4, 3, 64, 64)
-    gray = apps.to_gray(images)
-    assert torch.allclose(gray[:, 0], gray[:, 2])
-    assert apps.colorize(model, images, k=1, class_ids=y).shape == (2, 3, 64, 64)
-    assert apps.sketch_to_photo(model, images, k=1, class_ids=y).shape == (2, 3, 64, 64)
+    out = apps.generate(model, images, "layer3", k=3, class_ids=y)
+    assert out.shape == (6, 3, 64, 64) and not torch.allclose(out[0], out[1])  # k different samples
+    torch.testing.assert_close(out, apps.generate(model, images, "layer3", k=3, class_ids=y))  # seeded
+    assert _only(calls[0]["masks"], 3) and calls[0]["class_ids"].tolist() == [0, 0, 0, 1, 1, 1]
+    for got, want in zip(calls[0]["features"], model.features(images)):
+        torch.testing.assert_close(got, want.repeat_interleave(3, 0))
     with pytest.raises(ValueError, match="class ids"):
         apps.generate(model, images, "layer4")
-    model.train()
+
+
+def test_repaint_frees_only_its_region(spied):
+    model, calls = spied
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    region = torch.zeros(1, 1, 64, 64)
+    region[..., 16:48, 16:48] = 1
+    out = apps.repaint(model, images, region, k=2, class_ids=torch.tensor([0, 1]))
+    assert out.shape == (4, 3, 64, 64)
+    masks = calls[0]["masks"]
+    # deepest spatial level (layer4, stride 32) guides everywhere; stem..layer3 only outside the region
+    assert (masks[4] == 1).all() and (masks[5] == 0).all() and (masks[6] == 0).all()
+    for level, stride in enumerate((2, 4, 8, 16)):
+        expected = torch.ones(4, 1, 64 // stride, 64 // stride)
+        expected[..., 16 // stride:48 // stride, 16 // stride:48 // stride] = 0
+        assert torch.equal(masks[level], expected), level
+    # a region over the whole image leaves only the deep level
+    apps.repaint(model, images[:1], torch.ones(1, 1, 64, 64), k=1, class_ids=torch.tensor([0]))
+    assert _only(calls[1]["masks"], 4)
+
+
+def test_compose_regenerates_the_pasted_composite(spied):
+    model, calls = spied
+    torch.manual_seed(1)
+    background, obj = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 32:, :20] = 1
+    composite = background.clone()
+    composite[..., 32:, :20] = obj[..., 32:, :20]
+    assert torch.equal(apps.paste(background, obj, mask), composite)
+    out = apps.compose(model, background, obj, mask, k=1, class_ids=torch.tensor([0, 1]))
+    assert out.shape == (2, 3, 64, 64) and _only(calls[0]["masks"], 4)
+    for got, want in zip(calls[0]["features"], model.features(composite)):
+        torch.testing.assert_close(got, want)
+
+
+def test_relabel_generates_the_new_class(spied):
+    model, calls = spied
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    relabelled = apps.relabel(model, images, 2, k=2)
+    assert relabelled.shape == (4, 3, 64, 64) and calls[0]["class_ids"].tolist() == [2, 2, 2, 2]
+    assert _only(calls[0]["masks"], 6)  # default: the deepest used level
+
+
+def test_colorize_and_sketch_use_the_gray_image_and_their_levels(spied):
+    model, calls = spied
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    luma = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
+    gray = apps.to_gray(images)
+    for c in range(3):
+        torch.testing.assert_close(gray[:, c], luma)
+    torch.testing.assert_close(apps.to_gray(gray), gray)  # luminance kept
+    y = torch.tensor([0, 1])
+    assert apps.colorize(model, images, k=1, class_ids=y).shape == (2, 3, 64, 64)
+    assert _only(calls[0]["masks"], 1)  # the second-shallowest used level
+    for got, want in zip(calls[0]["features"], model.features(gray)):
+        torch.testing.assert_close(got, want)
+    assert apps.sketch_to_photo(model, images, k=1, class_ids=y).shape == (2, 3, 64, 64)
+    assert _only(calls[1]["masks"], 3)  # the middle used level (7 used // 2)
+    for got, want in zip(calls[1]["features"], model.features(images)):
+        torch.testing.assert_close(got, want)
 
 
 def test_per_level_fid(model):
@@ -331,8 +404,8 @@ run: {{dir: {tmp_path / 'run'}, log_every: 1, sample_every: 2, sample_count: 2, 
 
 
 def test_default_config_missing_files_one_line(tmp_path, capfd, monkeypatch):
-    from ganzoo.config import load
-    cfg = load(os.path.join(ROOT, "configs", "semantic_pyramid.yaml"))
+    from ganzoo.engine.options import load_config
+    cfg = load_config(os.path.join(ROOT, "configs", "semantic_pyramid.yaml"))
     with pytest.raises(FileNotFoundError, match="vgg16_places365.pth.*convert_vgg16_places365") as err:
         MODELS.build(cfg["model"])
     assert "\n" not in str(err.value)

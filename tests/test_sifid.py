@@ -70,6 +70,21 @@ def test_pairing_errors_list_the_unpaired_files(setup, tmp_path):
         pair_files(setup / "real", tmp_path / "nope", "png")
 
 
+def test_png_and_jpg_pair_by_stem(setup, tmp_path):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    for name in ("1", "2", "10"):   # the official default suffix is jpg; ganzoo writes png
+        Image.open(setup / "fake" / f"{name}.png").save(fake / f"{name}.jpg", quality=95)
+    pairs = pair_files(setup / "real", fake)
+    assert [(name, real.name, fake.name) for name, real, fake in pairs] == [
+        ("1.png", "1.png", "1.jpg"), ("2.png", "2.png", "2.jpg"), ("10.png", "10.png", "10.jpg")]
+    with pytest.raises(ValueError, match=r"no \*\.png images in .*fake"):
+        pair_files(fake, fake, "png")
+    Image.open(setup / "fake" / "1.png").save(fake / "1.png")
+    with pytest.raises(ValueError, match="1.jpg and 1.png in .* have the same stem"):
+        pair_files(setup / "real", fake)
+
+
 def test_sifid_cli(setup, tmp_path, capsys):
     from ganzoo.cli.sifid import main
     out = tmp_path / "SIFID.npy"
@@ -84,6 +99,18 @@ def test_sifid_cli(setup, tmp_path, capsys):
     assert main(["--path2real", str(setup / "real"), "--path2fake", str(tmp_path), "--images_suffix", "png",
                  "--weights", weights]) == 2
     assert "no fake image for 1.png, 2.png, 10.png" in capsys.readouterr().err
+
+
+def test_sifid_cli_writes_scores_only_where_out_says(setup, tmp_path, monkeypatch, capsys):
+    from ganzoo.cli.sifid import main
+    from ganzoo.backbones.weights import NOT_COMPARABLE, RandomWeightsWarning
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(RandomWeightsWarning, match="SIFID Inception has RANDOM weights"):
+        assert main(["--path2real", str(setup / "real"), "--path2fake", str(setup / "fake"), "--weights", "random",
+                     "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("SIFID:  ") and lines[-1].endswith(f"({NOT_COMPARABLE})")
+    assert os.listdir(tmp_path) == []
 
 
 def test_missing_torchvision_weights_error(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ganzoo.config import ConfigError
 from ganzoo.data.single_image import SingleImage, load_image
 from ganzoo.engine.context import StepContext
 from ganzoo.layers.imresize import imresize, resize_matrix
@@ -252,6 +253,42 @@ def test_stale_mode_differs_with_three_g_steps(image):
         _train(model, image, steps=2, stages=1)
         params.append(torch.cat([p.detach().flatten() for p in model.generators[-1].parameters()]))
     assert not torch.allclose(params[0], params[1])
+
+
+def test_optimizers_named_G_and_D_and_stage_costs(image):
+    model = SinGAN(**TINY, width_every=1, max_nfc=64)
+    model.build_pyramid(image)
+    model.begin_stage(0)
+    assert set(model.param_groups()) == {"G", "D"}
+    # scales 20x30, 24x35, 27x40, padded by 5 on each side; widths 32, 64, 64 (doubling every scale, cap 64)
+    padded = [30 * 40, 34 * 45, 37 * 50]
+    expected = [p * w ** 2 / (padded[0] * 32 ** 2) for p, w in zip(padded, (32, 64, 64))]
+    assert [stage["cost"] for stage in model.stages()] == pytest.approx(expected)
+
+
+def test_part_keys_follow_the_model_and_widths_grow_per_scale(image):
+    with pytest.raises(ConfigError, match=r"^model.discriminator.nfc=64 conflicts with model.nfc=8$"):
+        SinGAN(**TINY, nfc=8, discriminator={"type": "singan_discriminator", "nfc": 64})
+    model = SinGAN(**TINY, nfc=8, min_nfc=8, width_every=1, max_nfc=16,
+                   generator={"type": "singan_generator", "nfc": 8, "norm": "batch"})
+    model.build_pyramid(image)
+    model.begin_stage(2)
+    assert [G.body[0].conv.out_channels for G in model.generators] == [8, 16, 16]
+    assert model.D.body[0].conv.out_channels == 16
+
+
+def test_sample_leaves_modes_and_batch_norm_statistics_alone(image):
+    torch.manual_seed(0)
+    model = SinGAN(**TINY)
+    model.build_pyramid(image)
+    model.begin_stage(1)
+    model.train()
+    flags = {name: m.training for name, m in model.named_modules()}
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    model.sample(n=2, seed=0)
+    assert {name: m.training for name, m in model.named_modules()} == flags
+    assert all(torch.equal(stats[k], v) for k, v in model.state_dict().items() if "running" in k)
+    assert flags["generators.1"] and not flags["generators.0"]
 
 
 def test_bad_model_config():

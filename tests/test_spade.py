@@ -1,4 +1,6 @@
 """SPADE: networks (shapes, parameter counts, fast label conv), losses and the training step, sampling."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,7 +8,7 @@ import torch.nn.functional as F
 from ganzoo.config import ConfigError
 from ganzoo.engine.context import StepContext
 from ganzoo.layers.onehot import OneHotConv2d, compact_labels
-from ganzoo.nets.spade import latent_size
+from ganzoo.nets.spade import latent_size, reparameterize
 from ganzoo.registry import DISCRIMINATORS, ENCODERS, GENERATORS, MODELS
 
 torch.set_num_threads(1)
@@ -87,6 +89,21 @@ def test_encoder_any_z_dim_and_discriminator_outputs():
     assert out[0][0].shape[-1] == 33 and out[1][0].shape[-1] == 17  # k4 s2 p2; second scale avg-pooled
 
 
+def test_multiscale_discriminator_max_channels_from_the_model_config():
+    model = tiny_model(discriminator={"type": "multiscale_patchgan", "ndf": 4, "n_layers": 4, "max_channels": 8})
+    out = model.D(torch.randn(1, 5 + 3, 32, 32))
+    assert [[f.shape[1] for f in feats] for feats in out] == [[4, 8, 8, 8, 1]] * 2  # 4, 8, 16 -> 8, 32 -> 8
+
+
+def test_vae_generator_needs_z():
+    G = GENERATORS.build({"type": "spade_generator", "label_nc": 3, "ngf": 2, "crop_size": 32, "z_dim": 4,
+                          "norm": {"type": "spade", "hidden": 4}})
+    seg = torch.zeros(1, 3, 32, 32)
+    assert G(seg, torch.randn(1, 4)).shape == (1, 3, 32, 32)
+    with pytest.raises(ValueError, match="pass z"):
+        G(seg)
+
+
 def test_one_hot_conv_equals_dense_conv_with_gradients():
     torch.manual_seed(0)
     conv = OneHotConv2d(7 + 1, 5, 3, num_classes=7)
@@ -141,6 +158,20 @@ def test_losses_on_fixed_tensors():
     assert torch.isclose(model.kld(mu, logvar), torch.tensor(kld))
 
 
+def test_partial_vgg_section_keeps_the_official_input_range():
+    """``model.vgg: {weights: ...}`` alone keeps ``normalize_input: false``: VGG19 sees [-1, 1] images."""
+    model = tiny_model(lambda_vgg=10.0, vgg={"weights": "random"})
+    assert model.cfg["vgg"] == {"weights": "random", "normalize_input": False}
+    with pytest.warns(UserWarning, match="random weights"):
+        vgg = model.vgg(torch.device("cpu"))
+    fake, real = tiny_batch()["image"], tiny_batch(classes=3)["image"].flip(0)
+    expected, x, y = 0.0, fake, real
+    for weight, block in zip(vgg.layer_weights, vgg.slices):  # the slices fed the raw [-1, 1] images
+        x, y = block(x), block(y)
+        expected += weight * (x - y).abs().mean()
+    torch.testing.assert_close(model.vgg_loss(fake, real), expected)
+
+
 def test_train_step_updates_and_one_generator_forward(monkeypatch):
     model = tiny_model()
     ctx = context(model)
@@ -159,6 +190,54 @@ def test_train_step_updates_and_one_generator_forward(monkeypatch):
     assert any(not torch.equal(a, b) for a, b in zip(before_d, model.D.parameters()))
     assert all(p.grad is None for p in model.parameters())
     assert torch.isclose(logs["g_loss"], logs["g_gan"] + logs["g_feat"])
+
+
+def official_iteration(model, batch, optimizers):
+    """The NVlabs trainer's iteration written out (pix2pix_trainer: run_generator_one_step, then
+    run_discriminator_one_step on a fake regenerated under no_grad), on ganzoo's networks and losses."""
+    seg, g_seg = model.condition(batch, torch.device("cpu"))
+    real = batch["image"]
+
+    def generate():
+        mu, logvar = model.E(real)
+        return model.G(g_seg, reparameterize(mu, logvar)), mu, logvar
+
+    optimizers["G"].zero_grad()
+    fake, mu, logvar = generate()
+    pred_fake, pred_real = model.discriminate(seg, fake, real)
+    g_loss = (model.gan_loss.g_loss(pred_fake) + model.feature_matching(pred_fake, pred_real) * 10.0
+              + model.kld(mu, logvar) * 0.05)
+    g_loss.backward()
+    optimizers["G"].step()
+    optimizers["D"].zero_grad()
+    with torch.no_grad():
+        fake = generate()[0]
+    pred_fake, pred_real = model.discriminate(seg, fake, real)
+    model.gan_loss.d_loss(pred_real, pred_fake).backward()
+    optimizers["D"].step()
+
+
+def test_official_step_order_equals_the_official_trainer():
+    """``step_order: official`` = G step then D step on a regenerated fake: parameters, Adam updates,
+    batch-norm statistics and spectral-norm vectors (they move twice per iteration) as the official loop."""
+    from ganzoo.engine.optim import build_optimizers
+    torch.manual_seed(0)
+    model = tiny_model(step_order="official",
+                       encoder={"type": "spade_vae_encoder", "z_dim": 6, "ndf": 2, "input_size": 16})
+    reference = copy.deepcopy(model)
+    ctx, optimizers = context(model), build_optimizers(reference.param_groups())
+    for seed in (1, 2):
+        batch = tiny_batch()
+        torch.manual_seed(seed)
+        model.train_step(batch, ctx)
+        torch.manual_seed(seed)
+        official_iteration(reference, batch, optimizers)
+    assert model.G.head_0.block_0.norm.param_free_norm.num_batches_tracked == 4  # 2 G forwards x 2 iterations
+    got, expected = model.state_dict(), reference.state_dict()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], msg=key)
+    with pytest.raises(ConfigError, match="step_order"):
+        tiny_model(step_order="g_first")
 
 
 def test_g_step_gradients_equal_reference_formulation():

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from ganzoo.data import segmap
+from ganzoo.layers.onehot import instance_edges, one_hot
 from ganzoo.registry import DATASETS
 
 torch.set_num_threads(1)
@@ -136,7 +137,7 @@ def test_nearest_resize_keeps_label_values(tmp_path):
 def test_one_hot_and_instance_edges_against_numpy():
     rng = np.random.default_rng(0)
     inst = rng.integers(0, 3, (2, 1, 6, 7))
-    edges = segmap.instance_edges(torch.from_numpy(inst)).numpy()
+    edges = instance_edges(torch.from_numpy(inst)).numpy()
     expected = np.zeros_like(inst, dtype=bool)
     for n in range(2):
         for y in range(6):
@@ -147,5 +148,5 @@ def test_one_hot_and_instance_edges_against_numpy():
                         expected[n, 0, y, x] = True
     assert np.array_equal(edges.astype(bool), expected)
     label = torch.tensor([[[[0, 2], [1, 2]]]])
-    oh = segmap.one_hot(label, 3)
+    oh = one_hot(label, 3)
     assert oh.shape == (1, 3, 2, 2) and torch.equal(oh.argmax(1, keepdim=True), label) and oh.sum() == 4

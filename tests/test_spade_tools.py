@@ -167,9 +167,28 @@ def test_synthesize_vae_style_and_n(tmp_path, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     Image.fromarray(np.full((8, 8), 9, np.uint8), mode="L").save(bad / "b.png")
-    assert run_cli("synthesize", ["--checkpoint", str(ckpt), "--labels", str(bad), "--out", str(out)]) == 2
+    never = tmp_path / "never"
+    assert run_cli("synthesize", ["--checkpoint", str(ckpt), "--labels", str(bad), "--out", str(never)]) == 2
     err = capsys.readouterr().err
     assert "b.png: label value 9" in err and err.count("\n") == 1
+    assert not never.exists()   # a failed command leaves no empty --out behind
+
+
+def test_build_from_reference_needs_the_encoder_of_a_vae_generator(tmp_path):
+    from ganzoo.nets.spade_convert import build_from_reference
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg(encoder={"type": "spade_vae_encoder", "z_dim": 8, "ndf": 4, "input_size": 16}))
+    run = write_official(tmp_path, model, {"label_nc": 3, "contain_dontcare_label": True, "no_instance": True,
+                                           "crop_size": 32})
+    generator = str(run / "latest_net_G.pth")
+    with pytest.raises(FileNotFoundError, match="latest_net_G.pth is a VAE generator: its encoder .*latest_net_E.pth"):
+        build_from_reference(generator)
+    torch.save(to_reference(model.E.state_dict()), run / "latest_net_E.pth")
+    built, cfg = build_from_reference(generator, str(run / "latest_net_D.pth"), overrides=["+encoder.input_size=16"])
+    assert cfg["encoder"] == {"type": "spade_vae_encoder", "z_dim": 8, "ndf": 4, "input_size": 16}
+    for name in ("G", "D", "E"):
+        mine, theirs = getattr(built, name).state_dict(), getattr(model, name).state_dict()
+        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine), name
 
 
 def test_tiny_config_trains_through_tools_train(tmp_path):

@@ -2,7 +2,9 @@
 
 Config types: ``tests.toy_gan:ToyGAN``, ``tests.toy_gan:ToyData``, metric ``tests.toy_gan:toy_metric``.
 With ``stages: k`` the generator grows one output head per stage (like SinGAN's pyramid), and
-``load_state_dict`` grows the heads from the keys it is given.
+``load_state_dict`` grows the heads from the keys it is given. With ``record: true`` each step appends
+what it saw to ``model.records``: the forward dtype under autocast, the learning rates and G's weights after
+the step.
 """
 import time
 
@@ -11,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from ganzoo.engine.distributed import unwrap
 from ganzoo.models.base import GANModel
 
 
@@ -51,8 +54,9 @@ class ToyGAN(GANModel):
     generator_name = "G"
 
     def __init__(self, z_dim=8, size=8, channels=3, hidden=16, stages=1, stage_steps=None, lr=1e-3,
-                 nan_at_step=None, sleep=0.0, stage_schedule=None):
+                 nan_at_step=None, sleep=0.0, stage_schedule=None, record=False):
         super().__init__()
+        self.records = [] if record else None
         self.z_dim, self.size, self.channels, self.lr = z_dim, size, channels, lr
         self.num_stages, self.stage_steps, self.stage_schedule = stages, stage_steps, stage_schedule
         self.nan_at_step, self.sleep = nan_at_step, sleep
@@ -108,6 +112,10 @@ class ToyGAN(GANModel):
         ctx.zero_grad("G")
         ctx.backward(g_loss, "G")
         ctx.optimizer_step("G")
+        if self.records is not None:
+            self.records.append({"dtype": fake.dtype, "stage": ctx.stage, "stage_step": ctx.stage_step,
+                                 "lr": {name: opt.param_groups[0]["lr"] for name, opt in ctx.optimizers.items()},
+                                 "G": {k: v.detach().clone() for k, v in unwrap(self.G).state_dict().items()}})
         g_loss = g_loss.detach()
         if self.nan_at_step is not None and ctx.step + 1 == self.nan_at_step:
             g_loss = g_loss * float("nan")

@@ -8,9 +8,13 @@ texture goes with which label. Writes OUT_DIR/images/*.png and OUT_DIR/labels/*.
 """
 import argparse
 import os
+import sys
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ganzoo.cli.common import positive_int, require_path, run_cli  # noqa: E402
 
 
 def scene(rng, size, num_textures):
@@ -28,14 +32,19 @@ def scene(rng, size, num_textures):
     return label
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser():
+    parser = argparse.ArgumentParser(prog="spade_toy_data", description=__doc__.split("\n\n")[0])
     parser.add_argument("out")
     parser.add_argument("textures", nargs="+")
-    parser.add_argument("--count", type=int, default=64)
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--count", type=positive_int, default=64)
+    parser.add_argument("--size", type=positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser
+
+
+def run(args):
+    for path in args.textures:
+        require_path(path, "texture image")
     rng = np.random.default_rng(args.seed)
     textures = [np.asarray(Image.open(p).convert("RGB").resize((args.size * 2, args.size * 2), Image.BICUBIC))
                 for p in args.textures]
@@ -53,5 +62,9 @@ def main():
     print(f"wrote {args.count} scenes with {len(textures) + 1} classes to {args.out}")
 
 
+def main(argv=None):
+    return run_cli(build_parser(), run, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

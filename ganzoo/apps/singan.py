@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ganzoo.fileio import atomic_path
+from ganzoo.modes import eval_mode
 
 # ----------------------------------------------------------------------------------- images
 
@@ -71,11 +72,6 @@ def _generator(model, seed):
     return None if seed is None else torch.Generator(device=model.r.device).manual_seed(seed)
 
 
-def _eval(model):
-    model.eval()
-    return torch.no_grad()
-
-
 def animation(model, start_scale=2, alpha=0.1, beta=0.9, frames=100, seed=None):
     """The paper's random walk in noise space from ``start_scale``: (frames, C, H, W).
 
@@ -102,7 +98,7 @@ def animation(model, start_scale=2, alpha=0.1, beta=0.9, frames=100, seed=None):
             prev2, prev1 = prev1, z
             steps.append(z)
         walks[k] = torch.cat(steps)
-    with _eval(model):
+    with eval_mode(model), torch.no_grad():
         return model.synthesize(frames, start_scale=start_scale, noise_fn=lambda k, n, size: walks[k])
 
 
@@ -137,7 +133,7 @@ def inject(model, image, scale, seed=None):
     below = model.reals[scale - 1].shape[2:]
     x = model.resize(image, model._r ** (finest - scale + 1))[:, :, :below[0], :below[1]]
     x = model.upsample(x, model.reals[scale].shape[2:])
-    with _eval(model):
+    with eval_mode(model), torch.no_grad():
         return model.synthesize(1, first=scale, init=x, generator=_generator(model, seed))
 
 
@@ -234,7 +230,7 @@ def super_resolution(model, factor=4.0, image=None, seed=None):
     h, w = x.shape[2:]
     generator = _generator(model, seed)
     finest = len(model.generators) - 1
-    with _eval(model):
+    with eval_mode(model), torch.no_grad():
         for i in range(iters):
             x = model.resize(x, step)
             # the official SR loop starts its count at 0, so its first step draws 1-channel noise

@@ -130,9 +130,6 @@ class FrozenPyramid(nn.Module):
     def train(self, mode=True):
         return super().train(False)
 
-    def level_names(self):
-        return [level.name for level in self.levels]
-
     def forward(self, x, depth=None):
         """Features of every level (shallow to deep) of images ``x`` in [-1, 1].
 

@@ -33,16 +33,6 @@ def load_state(filename, weights, source):
     return torch.load(resolve(filename, weights, source), map_location="cpu", weights_only=True)
 
 
-def weights_id(filename, weights, source):
-    """A short string naming the weights actually used (for caches and score records)."""
-    if isinstance(weights, str) and weights == "random":
-        return "random"
-    import os
-    path = resolve(filename, weights, source)
-    stat = os.stat(path)
-    return f"{os.path.abspath(path)}:{stat.st_size}:{int(stat.st_mtime)}"
-
-
 def build_fid_inception_v3():
     """pytorch-fid's full FID Inception v3 (the ``pytorch_fid`` package's blocks), no weights loaded."""
     from pytorch_fid import inception as pf
@@ -69,8 +59,6 @@ def build_torchvision_inception_v3():
 @BACKBONES.register("fid_inception")
 class FIDInception(nn.Module):
     """pytorch-fid's Inception: images in [0, 1] (N, 3, H, W) -> pooled features (N, dims) in float32."""
-
-    test_kwargs = {"dims": 64, "weights": "random"}
 
     def __init__(self, dims=2048, weights=None, resize_input=True):
         super().__init__()
@@ -109,8 +97,6 @@ class SIFIDInception(nn.Module):
     dims 64 = Conv2d_1a..2b (what the official script runs), 192 = + max-pool, Conv2d_3b, Conv2d_4a
     (the layer the paper's text describes).
     """
-
-    test_kwargs = {"weights": "random"}
 
     def __init__(self, dims=64, weights=None):
         super().__init__()

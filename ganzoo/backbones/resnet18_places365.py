@@ -15,7 +15,6 @@ class ResNet18Places365(FrozenPyramid):
 
     levels = (Level("stem", 64, 2), Level("layer1", 64, 4), Level("layer2", 128, 8), Level("layer3", 256, 16),
               Level("layer4", 512, 32), Level("pool", 512, None), Level("logits", 365, None))
-    test_kwargs = {"weights": "random"}
 
     def __init__(self, weights=None, num_classes=365):
         super().__init__()

@@ -3,8 +3,8 @@
 Two encoder/decoder pairs, with the module names of the published ``encoder_epoch_N.pth`` /
 ``decoder_epoch_N.pth`` files so they load strictly:
 
-* ``ade20k_resnet50dilated_ppm``: dilated ResNet-50 (output stride 8) + PPM head with the
-  training-only deep-supervision head on layer3;
+* ``ade20k_resnet50dilated_ppm``: dilated ResNet-50 (output stride 8) + PPM head (and, built with
+  ``deep_supervision=True``, the training-only deep-supervision head on layer3);
 * ``ade20k_resnet101_upernet``: ResNet-101 (output stride 32) + UPerNet (FPN at stride 4); the
   network the SPADE paper used to score ADE20K.
 
@@ -134,27 +134,33 @@ def _upsample(x, size):
 class PPMDeepSup(nn.Module):
     """Pyramid pooling head on layer4 (pool -> 1x1 conv -> BN -> ReLU -> upsample, per scale).
 
-    The deep-supervision head on layer3 only runs with ``deep_supervision=True`` (training); its
-    weights are part of the published decoder file, so it always exists.
+    The deep-supervision head on layer3 (a training aid) exists only with ``deep_supervision=True``;
+    then ``forward`` returns ``(logits, deep_supervision_logits)``. Without it, the published decoder
+    file's head weights (:attr:`HEAD_KEYS`) are left out when loading.
     """
 
-    def __init__(self, num_classes=NUM_CLASSES, fc_dim=2048, pool_scales=(1, 2, 3, 6)):
+    HEAD_KEYS = ("cbr_deepsup.", "conv_last_deepsup.")
+
+    def __init__(self, num_classes=NUM_CLASSES, fc_dim=2048, pool_scales=(1, 2, 3, 6), deep_supervision=False):
         super().__init__()
         self.ppm = nn.ModuleList(
             nn.Sequential(nn.AdaptiveAvgPool2d(scale), nn.Conv2d(fc_dim, 512, 1, bias=False),
                           nn.BatchNorm2d(512), nn.ReLU(inplace=True)) for scale in pool_scales)
-        self.cbr_deepsup = _conv_bn_relu(fc_dim // 2, fc_dim // 4)
         self.conv_last = nn.Sequential(
             nn.Conv2d(fc_dim + len(pool_scales) * 512, 512, 3, padding=1, bias=False),
             nn.BatchNorm2d(512), nn.ReLU(inplace=True), nn.Dropout2d(0.1), nn.Conv2d(512, num_classes, 1))
-        self.conv_last_deepsup = nn.Conv2d(fc_dim // 4, num_classes, 1)
-        self.dropout_deepsup = nn.Dropout2d(0.1)
+        self.deep_supervision = deep_supervision
+        self.unused_file_keys = () if deep_supervision else self.HEAD_KEYS
+        if deep_supervision:
+            self.cbr_deepsup = _conv_bn_relu(fc_dim // 2, fc_dim // 4)
+            self.conv_last_deepsup = nn.Conv2d(fc_dim // 4, num_classes, 1)
+            self.dropout_deepsup = nn.Dropout2d(0.1)
 
-    def forward(self, features, deep_supervision=False):
+    def forward(self, features):
         top = features[-1]
         size = top.shape[2:]
         x = self.conv_last(torch.cat([top] + [_upsample(branch(top), size) for branch in self.ppm], 1))
-        if not deep_supervision:
+        if not self.deep_supervision:
             return x
         aux = self.conv_last_deepsup(self.dropout_deepsup(self.cbr_deepsup(features[-2])))
         return x, aux
@@ -174,9 +180,7 @@ class UPerNet(nn.Module):
         self.conv_last = nn.Sequential(_conv_bn_relu(len(fpn_inplanes) * fpn_dim, fpn_dim),
                                        nn.Conv2d(fpn_dim, num_classes, 1))
 
-    def forward(self, features, deep_supervision=False):
-        if deep_supervision:
-            raise ValueError("UPerNet has no deep-supervision head")
+    def forward(self, features):
         top = features[-1]
         size = top.shape[2:]
         pooled = [conv(_upsample(pool(top), size)) for pool, conv in zip(self.ppm_pooling, self.ppm_conv)]
@@ -201,11 +205,14 @@ def _summarise(keys, limit=8):
 def load_strict(module, state, path="state dict"):
     """Load a CSAIL encoder/decoder state dict, refusing any key or shape mismatch with one line.
 
-    A leading ``module.`` is stripped; ``num_batches_tracked`` may be absent (files saved by torch 0.4).
+    A leading ``module.`` is stripped; ``num_batches_tracked`` may be absent (files saved by torch 0.4);
+    keys under the module's ``unused_file_keys`` prefixes (a head it was built without) are dropped.
     """
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict (mapping of tensors), got {type(state).__name__}")
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    unused = getattr(module, "unused_file_keys", ())
+    state = {k: v for k, v in state.items() if not k.startswith(unused)}
     expected = module.state_dict()
     for key, value in expected.items():
         if key.endswith("num_batches_tracked") and key not in state:
@@ -232,16 +239,17 @@ class ADE20KSegmenter(nn.Module):
     ``weights``: ``None`` looks up ``<model_dir>/encoder_epoch_N.pth`` and ``decoder_epoch_N.pth``
     through :func:`ganzoo.backbones.weights.resolve` ($GANZOO_WEIGHTS, torch hub cache); a directory
     holding both files (as downloaded from CSAIL); a dict ``{"encoder": path, "decoder": path}``; or
-    ``"random"`` (random init, for tests only). Loading is strict.
+    ``"random"`` (random init, for tests only). Loading is strict. ``deep_supervision=True`` (PPM only)
+    builds the training-only head on layer3 and makes ``forward`` return ``(logits, aux_logits)``.
     """
 
     arch = None
     model_dir = None
     default_epoch = None
     padding_constant = None  # inference sizes are resized up to a multiple of this
-    test_kwargs = {"weights": "random"}
 
-    def __init__(self, weights=None, epoch=None, input_format="torch_rgb", num_classes=NUM_CLASSES):
+    def __init__(self, weights=None, epoch=None, input_format="torch_rgb", num_classes=NUM_CLASSES,
+                 deep_supervision=False):
         super().__init__()
         if input_format not in INPUT_FORMATS:
             raise ValueError(f"input_format {input_format!r} is not one of {', '.join(INPUT_FORMATS)} "
@@ -249,7 +257,7 @@ class ADE20KSegmenter(nn.Module):
         self.input_format = input_format
         self.num_classes = num_classes
         self.epoch = epoch or self.default_epoch
-        self.encoder, self.decoder = self.build(num_classes)
+        self.encoder, self.decoder = self.build(num_classes, deep_supervision)
         self.output_stride = self.encoder.feature_strides[-1] if isinstance(self.decoder, PPMDeepSup) else 4
         if input_format == "torch_rgb":
             scale = [1 / (2 * s) for s in _IMAGENET_STD]
@@ -262,7 +270,7 @@ class ADE20KSegmenter(nn.Module):
         self.weight_files = self.load_weights(weights)
         self.eval()
 
-    def build(self, num_classes):
+    def build(self, num_classes, deep_supervision):
         raise NotImplementedError
 
     def weight_filenames(self):
@@ -293,16 +301,15 @@ class ADE20KSegmenter(nn.Module):
             images = images.flip(1)
         return images * self.in_scale + self.in_shift
 
-    def forward(self, images, out_size=None, deep_supervision=False):
-        """Logits (N, 150, h, w) at the decoder's stride, or bilinearly upsampled to ``out_size``.
-
-        With ``deep_supervision=True`` (PPM only) returns ``(logits, deep_supervision_logits)``.
-        """
-        features = self.encoder(self.normalize(images))
-        out = self.decoder(features, deep_supervision=deep_supervision)
-        if out_size is not None and not deep_supervision:
-            out = _upsample(out, tuple(out_size))
-        return out
+    def forward(self, images, out_size=None):
+        """Logits (N, 150, h, w) at the decoder's stride, or bilinearly upsampled to ``out_size``
+        (a pair of them when built with ``deep_supervision=True``)."""
+        out = self.decoder(self.encoder(self.normalize(images)))
+        if out_size is None:
+            return out
+        if isinstance(out, tuple):
+            return tuple(_upsample(o, tuple(out_size)) for o in out)
+        return _upsample(out, tuple(out_size))
 
     def describe(self):
         return {"network": self.arch, "input_format": self.input_format, "weights": self.weight_files}
@@ -317,8 +324,8 @@ class ResNet50DilatedPPM(ADE20KSegmenter):
     default_epoch = 20
     padding_constant = 8
 
-    def build(self, num_classes):
-        return CSAILResNet((3, 4, 6, 3), dilated=True), PPMDeepSup(num_classes)
+    def build(self, num_classes, deep_supervision):
+        return CSAILResNet((3, 4, 6, 3), dilated=True), PPMDeepSup(num_classes, deep_supervision=deep_supervision)
 
 
 @BACKBONES.register("ade20k_resnet101_upernet")
@@ -330,7 +337,9 @@ class ResNet101UPerNet(ADE20KSegmenter):
     default_epoch = 50
     padding_constant = 32
 
-    def build(self, num_classes):
+    def build(self, num_classes, deep_supervision):
+        if deep_supervision:
+            raise ValueError("ade20k_resnet101_upernet has no deep-supervision head (only ade20k_resnet50dilated_ppm)")
         return CSAILResNet((3, 4, 23, 3), dilated=False), UPerNet(num_classes)
 
 

@@ -44,7 +44,6 @@ class VGG16Places365(FrozenPyramid):
 
     levels = (Level("conv1", 64, 2), Level("conv2", 128, 4), Level("conv3", 256, 8), Level("conv4", 512, 16),
               Level("conv5", 512, 32), Level("fc7", 4096, None), Level("fc8", 365, None))
-    test_kwargs = {"weights": "random"}
 
     def __init__(self, weights=None, input="caffe", mean_bgr=None, num_classes=365):
         super().__init__()

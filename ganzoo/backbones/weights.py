@@ -1,8 +1,15 @@
 """Where pretrained weights come from: never a download, always a file the user put somewhere.
 
 Order: explicit path > ``$GANZOO_WEIGHTS/<file>`` > torch hub cache ``<hub>/checkpoints/<file>``.
+``weights="random"`` asks a metric network for a random init instead (tests and speed measurements only):
+:func:`warn_if_random` says so loudly and results carry :data:`NOT_COMPARABLE`.
 """
+import hashlib
 import os
+import warnings
+
+#: the label a result computed with random weights carries (in printed output and JSON)
+NOT_COMPARABLE = "random weights: not comparable to published values"
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -34,3 +41,26 @@ def resolve(filename, path=None, source=""):
     where = f"download it from {source} and " if source else ""
     raise WeightsNotFoundError(f"weights file {filename} not found: {where}put it in $GANZOO_WEIGHTS "
                                f"or {hub_checkpoint_dir()}, or pass its path explicitly")
+
+
+class RandomWeightsWarning(UserWarning):
+    pass
+
+
+def warn_if_random(weights, what):
+    """True, with a loud warning, when ``weights`` is ``"random"`` (a random network named ``what``)."""
+    if not (isinstance(weights, str) and weights == "random"):
+        return False
+    warnings.warn(f"{what} has RANDOM weights: its values are NOT comparable to published ones (tests and "
+                  "speed measurements only)", RandomWeightsWarning, stacklevel=3)
+    return True
+
+
+def file_digest(path):
+    """sha256 (hex) of a weights file's bytes: what caches are keyed by, so that other weights saved under the
+    same name (size, mtime) never read back the statistics of these."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -7,7 +7,9 @@ The model is built from the config through MODELS and fed synthetic batches in t
 (``image`` in [-1, 1]; ``label`` maps and ``class`` ids when the config names a number of labels or
 classes), so nothing has to be downloaded: point pretrained backbones at random weights with overrides.
 ``--data real`` takes the batches from the config's dataset instead (SinGAN needs its one image).
-``train_step`` runs with a StepContext built like the trainer builds it. After ``W`` warm-up steps,
+Each stage is entered by the trainer (:meth:`Trainer.enter_stage`), so ``train_step`` runs with the
+trainer's StepContext; the flags are config overrides (``--precision bf16`` = ``train.precision=bf16``,
+``--device`` = ``run.device``) loaded with the config. After ``W`` warm-up steps,
 ``R`` repeats of ``N`` steps are timed (CUDA events on GPU, ``perf_counter`` on CPU) and the median
 is reported. Multi-stage models (SinGAN's scales) are timed stage by stage: iterations/s per stage;
 ``--full`` instead runs every stage's whole schedule once (the training wall-clock). Sampling is
@@ -23,9 +25,7 @@ import statistics
 import sys
 import time
 
-import torch
-
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import positive_int, require_path, run_cli
 from ganzoo.fileio import write_text
 
 # Config keys (searched in data, then model) that give the synthetic inputs' shape.
@@ -35,23 +35,23 @@ CLASS_KEYS = ("num_classes", "n_classes")
 CHANNEL_KEYS = ("image_channels", "nc_im", "output_nc")
 
 
-def parse_args(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="YAML config (configs/*.yaml)")
     p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. model.generator.ngf=32)")
-    p.add_argument("--steps", type=int, default=5, help="timed training steps per repeat (per stage)")
+    p.add_argument("--steps", type=positive_int, default=5, help="timed training steps per repeat (per stage)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (per stage)")
-    p.add_argument("--repeat", type=int, default=3, help="timed repeats; the median is reported")
+    p.add_argument("--repeat", type=positive_int, default=3, help="timed repeats; the median is reported")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="autocast precision (default: the config's train.precision, else fp32)")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default: train.batch_size, else 1)")
+    p.add_argument("--batch", type=positive_int, default=None, help="batch size (default: train.batch_size)")
     p.add_argument("--size", type=int, default=None,
                    help="synthetic image size when the config names none (default 64)")
     p.add_argument("--channels-last", action="store_true", help="networks and inputs in channels_last")
     p.add_argument("--compile", action="store_true", help="torch.compile every network (Module.compile)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 ... (default: the config's run.device)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads (CPU)")
     p.add_argument("--data", choices=("synthetic", "real"), default="synthetic",
                    help="synthetic batches (default) or the first items of the config's dataset")
     p.add_argument("--stages", default=None,
@@ -64,7 +64,15 @@ def parse_args(argv=None):
     p.add_argument("--profile-steps", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="OUT", help="also write the result as JSON")
-    return p.parse_intermixed_args(argv)
+    return p
+
+
+def flag_overrides(args):
+    """The config overrides the flags stand for (a flag not given leaves the config's value)."""
+    flags = [("train.precision", args.precision), ("train.batch_size", args.batch), ("run.device", args.device),
+             ("train.channels_last", args.channels_last or None), ("train.compile", args.compile or None)]
+    return [f"{key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in flags
+            if value is not None]
 
 
 # ---------------------------------------------------------------- inputs
@@ -98,7 +106,7 @@ def input_spec(cfg, size=None):
             "label_nc": label_nc, "num_classes": _find(cfg, CLASS_KEYS)}
 
 
-class SyntheticDataset(torch.utils.data.Dataset):
+class SyntheticDataset:
     """Random samples in the dataset format: image in [-1, 1], label map, class id (fixed per index)."""
 
     def __init__(self, spec, length=64, seed=0):
@@ -108,6 +116,7 @@ class SyntheticDataset(torch.utils.data.Dataset):
         return self.length
 
     def __getitem__(self, index):
+        import torch
         s = self.spec
         g = torch.Generator().manual_seed(self.seed * 100003 + index)
         item = {"image": torch.rand(s["channels"], s["height"], s["width"], generator=g) * 2 - 1,
@@ -121,19 +130,9 @@ class SyntheticDataset(torch.utils.data.Dataset):
 
 def first_batch(dataset, batch_size):
     """Collate the first ``batch_size`` items (cycling when the dataset is smaller)."""
+    import torch
     items = [dataset[i % len(dataset)] for i in range(batch_size)]
     return torch.utils.data.default_collate(items)
-
-
-def to_device(batch, device, channels_last=False):
-    out = {}
-    for key, value in batch.items():
-        if torch.is_tensor(value):
-            value = value.to(device, non_blocking=True)
-            if channels_last and value.dim() == 4 and value.is_floating_point():
-                value = value.contiguous(memory_format=torch.channels_last)
-        out[key] = value
-    return out
 
 
 # ---------------------------------------------------------------- model
@@ -152,6 +151,7 @@ class Clock:
 
     @contextlib.contextmanager
     def measure(self, out):
+        import torch
         if self.cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
@@ -167,6 +167,7 @@ class Clock:
 
 def time_calls(fn, steps, warmup, repeat, clock):
     """Seconds per repeat of ``steps`` calls of ``fn`` after ``warmup`` untimed calls."""
+    import torch
     for _ in range(warmup):
         fn()
     if clock.cuda:
@@ -180,6 +181,7 @@ def time_calls(fn, steps, warmup, repeat, clock):
 
 
 def peak_memory(device):
+    import torch
     if device.type == "cuda":
         return {"peak_gb": round(torch.cuda.max_memory_allocated(device) / 2**30, 3),
                 "peak_kind": "cuda_max_memory_allocated"}
@@ -190,6 +192,7 @@ def peak_memory(device):
 
 def profile_table(fn, steps, device, row_limit=30):
     """torch.profiler table of the top operators of ``steps`` calls of ``fn``, sorted by self time."""
+    import torch
     from torch.profiler import ProfilerActivity, profile, record_function
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
@@ -205,6 +208,7 @@ def profile_table(fn, steps, device, row_limit=30):
 # ---------------------------------------------------------------- benchmark
 
 def environment(device):
+    import torch
     return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else
             f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
             "device_type": device.type, "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -212,25 +216,20 @@ def environment(device):
 
 
 def run(cfg, args, log=print):
-    """Run the benchmark described by ``args`` on config dict ``cfg``; returns the result dict."""
-    from ganzoo.engine import distributed, options
-    from ganzoo.engine.context import StepContext
-    from ganzoo.engine.optim import build_optimizers
+    """Run the benchmark described by ``args`` on ``cfg`` (from ``load_config``, flags included); returns the
+    result dict. The trainer is built but never started, so nothing is written but ``--profile``/``--json``."""
+    import torch
+
+    from ganzoo.device import to_device
+    from ganzoo.engine import options
+    from ganzoo.engine.trainer import Trainer
     from ganzoo.registry import MODELS
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = options.resolve(options.with_defaults(cfg))
     train = cfg["train"]
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    precision = args.precision or train["precision"]
-    batch_size = args.batch or train["batch_size"]
-    channels_last = args.channels_last or train["channels_last"]
-    compile_nets = args.compile or train["compile"]
-    for name in ("steps", "repeat", "batch"):
-        value = batch_size if name == "batch" else getattr(args, name)
-        if value < 1:
-            raise ValueError(f"--{name} must be >= 1, got {value}")
+    precision, batch_size = train["precision"], train["batch_size"]
+    channels_last, compile_nets = train["channels_last"], train["compile"]
     torch.manual_seed(args.seed)
 
     model = MODELS.build(cfg["model"])
@@ -239,7 +238,9 @@ def run(cfg, args, log=print):
         if len(dataset) == 0:
             raise ValueError(f"the dataset of {args.config} is empty")
     else:
-        dataset = SyntheticDataset(input_spec(cfg, args.size), length=max(batch_size, 1), seed=args.seed)
+        dataset = SyntheticDataset(input_spec(cfg, args.size), length=batch_size, seed=args.seed)
+    trainer = Trainer(model, dataset, cfg)
+    device = trainer.device
     batch_cpu = first_batch(dataset, batch_size)
     model.prepare(dataset)
     if device.type == "cuda":
@@ -248,7 +249,7 @@ def run(cfg, args, log=print):
     batch = to_device(batch_cpu, device, channels_last)
     image = batch_cpu["image"]
 
-    stages = model.stages()
+    trainer.stages = stages = model.stages()
     multi = len(stages) > 1
     chosen = range(len(stages))
     if args.stages:
@@ -267,18 +268,11 @@ def run(cfg, args, log=print):
               "repeat": args.repeat, "full": args.full}
     stage_results, profiled = [], None
     train_seconds = 0.0
+    model.train()
     for index in range(len(stages)):
         entered = time.perf_counter()
-        # as the trainer enters a stage: unwrap, begin_stage, move, wrap (compile), fresh optimizers
-        if compile_nets:
-            distributed.unwrap_networks(model)
-        model.begin_stage(index)
-        model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-        model.train()
-        if compile_nets:
-            distributed.wrap_networks(model, device, compile_=True)
-        optimizers = build_optimizers(model.param_groups(), train["optim"], device)
-        ctx = StepContext(optimizers, device, precision, grad_clip=train["grad_clip"])
+        trainer.enter_stage(index)
+        ctx = trainer.ctx
         ctx.stage = index
         if clock.cuda:
             torch.cuda.synchronize(device)
@@ -345,6 +339,7 @@ def run(cfg, args, log=print):
 
 def _stage_shape(model, index, image):
     """Spatial size trained at stage ``index`` when the model says (e.g. SinGAN's pyramid ``reals``)."""
+    import torch
     for attr in ("stage_sizes", "reals"):
         sizes = getattr(model, attr, None)
         try:
@@ -373,15 +368,16 @@ def summary(result):
 
 
 def main(argv=None):
-    from ganzoo.config import load
-    args = parse_args(argv)
-    try:
-        cfg = load(args.config, args.overrides)
-        result = run(cfg, args, log=lambda msg: print(msg, flush=True))
-    except USER_ERRORS as err:
-        return report_user_error(err)
+    return run_cli(build_parser(), command, argv, intermixed=True)
+
+
+def command(args):
+    """The tool: load the config with the flags as overrides, run, print (and write) the result."""
+    require_path(args.config, "config")
+    from ganzoo.engine.options import load_config
+    cfg = load_config(args.config, [*args.overrides, *flag_overrides(args)])
+    result = run(cfg, args, log=lambda msg: print(msg, flush=True))
     print(summary(result))
     print("JSON " + json.dumps(result), flush=True)
     if args.json:
         write_text(args.json, json.dumps(result, indent=1) + "\n")
-    return 0

@@ -11,9 +11,7 @@ import argparse
 import os
 import sys
 
-import torch
-
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import require_path, run_cli
 from ganzoo.fileio import atomic_path
 
 
@@ -32,32 +30,21 @@ def build_parser():
 
 
 def _save(obj, path):
+    import torch
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def from_reference(args):
-    from ganzoo.config import apply_overrides
-    from ganzoo.engine.checkpoint import FORMAT
-    from ganzoo.nets.spade_convert import discriminator_options, load_into, options_from_checkpoint
-    from ganzoo.registry import MODELS
-
     if not args.out:
         raise ValueError("--out is required (the ganzoo checkpoint to write)")
-    model_cfg = {"type": "spade", **options_from_checkpoint(args.checkpoint)}
-    if args.discriminator:
-        model_cfg["discriminator"] = discriminator_options(args.discriminator)
-    model_cfg = apply_overrides(model_cfg, args.set)
-    model = MODELS.build(model_cfg)
-    load_into(model.G, args.checkpoint)
-    if args.discriminator:
-        load_into(model.D, args.discriminator)
-    if model.E is not None:
-        encoder = args.encoder or os.path.join(os.path.dirname(args.checkpoint),
-                                               os.path.basename(args.checkpoint).replace("_net_G", "_net_E"))
-        load_into(model.E, encoder)
-    elif args.encoder:
-        raise ValueError("--encoder given but the generator is not a VAE generator (its fc is a conv)")
+    for path, what in ((args.discriminator, "discriminator"), (args.encoder, "encoder")):
+        if path:
+            require_path(path, what)
+    from ganzoo.engine.checkpoint import FORMAT
+    from ganzoo.nets.spade_convert import build_from_reference
+
+    model, model_cfg = build_from_reference(args.checkpoint, args.discriminator, args.encoder, args.set)
     cfg = {"model": model_cfg, "data": {}, "train": {}, "eval": {}, "run": {}}
     _save({"format": FORMAT, "model": model.state_dict(), "config": cfg, "progress": {"step": 0},
            "source": os.path.abspath(args.checkpoint)}, args.out)
@@ -70,20 +57,19 @@ def to_reference(args):
     from ganzoo.nets.spade_convert import to_reference as rename
 
     model, _ = load_model(args.checkpoint)
-    os.makedirs(args.to_reference, exist_ok=True)
     for letter, net in (("G", model.G), ("D", model.D), ("E", model.E)):
         if net is not None:
             _save(rename(net.state_dict()), os.path.join(args.to_reference, f"latest_net_{letter}.pth"))
     print(f"wrote latest_net_G/D{'/E' if model.E is not None else ''}.pth to {args.to_reference}")
 
 
+def run(args):
+    require_path(args.checkpoint, "checkpoint")
+    (to_reference if args.to_reference else from_reference)(args)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        (to_reference if args.to_reference else from_reference)(args)
-    except USER_ERRORS as err:
-        return report_user_error(err)
-    return 0
+    return run_cli(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ With ``--labels GT_DIR`` the written maps are also scored (mIoU, pixel accuracy)
 import argparse
 import os
 
-from ganzoo.cli.common import run_cli
+from ganzoo.cli.common import positive_int, require_path, run_cli
 from ganzoo.fileio import atomic_path, write_json
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -45,7 +45,7 @@ def build_parser():
     p.add_argument("--scales", type=parse_scales, default=list(DEFAULT_SCALES),
                    help="test short sides, comma-separated (default %(default)s)")
     p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE, help="cap on the long side per scale")
-    p.add_argument("--batch-size", type=int, default=4, help="images per batch (same-size images are batched)")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="images per batch (same-size images are batched)")
     p.add_argument("--workers", type=int, default=2, help="image decoding processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     p.add_argument("--no-previews", action="store_true", help="do not write colour previews")
@@ -165,36 +165,29 @@ def save_png(img, path):
         img.save(tmp, format="PNG")
 
 
-def pick_device(name):
-    import torch
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available here")
-    return device
-
-
 def run(args):
-    import torch
-    from PIL import Image
-    from tqdm import tqdm
-    from torch.utils.data import DataLoader
-    from ..backbones.segmentation import ade20k_class_names, build_segmenter, segment
-    from ..metrics.segmentation import score_label_folders
-
     if bool(args.encoder) != bool(args.decoder):
         raise ValueError("--encoder and --decoder go together (or use --weights DIR)")
+    for path, what in ((args.encoder, "encoder weights"), (args.decoder, "decoder weights")):
+        if path:
+            require_path(path, what)
+    items = find_images(args.images, args.recursive)
+    import torch
+    from PIL import Image
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from ..backbones.segmentation import ade20k_class_names, build_segmenter, segment
+    from ..device import pick_device
+    from ..metrics.segmentation import score_label_folders
+
     if args.random_weights:
         weights = "random"
     elif args.encoder:
         weights = {"encoder": args.encoder, "decoder": args.decoder}
     else:
         weights = args.weights
-    if args.batch_size < 1:
-        raise ValueError("--batch-size must be at least 1")
     device = pick_device(args.device)
-    items = find_images(args.images, args.recursive)
     out_path = {stem: os.path.join(args.out, stem + ".png") for _, stem in items}
     if args.skip_existing:
         items = [(p, s) for p, s in items if not os.path.isfile(out_path[s])]
@@ -206,7 +199,6 @@ def run(args):
     names, colours = ade20k_class_names(), palette()
     loader = DataLoader(ImageFiles(paths), batch_sampler=same_size_batches(sizes, args.batch_size),
                         num_workers=min(args.workers, len(paths)), pin_memory=device.type == "cuda")
-    os.makedirs(args.out, exist_ok=True)
     with tqdm(total=len(paths), unit="img", desc="segment", disable=None) as bar:
         for images, indices in loader:
             x = images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)

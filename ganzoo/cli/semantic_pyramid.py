@@ -13,15 +13,14 @@ image, its input first, then the k samples.
 """
 import argparse
 import json
-import os
 
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import positive_int, require_path, run_cli
 from ganzoo.fileio import atomic_path, write_text
 
 APPS = ("generate", "repaint", "compose", "relabel", "colorize", "sketch", "fid")
 
 
-def _parser():
+def build_parser():
     parser = argparse.ArgumentParser(prog="semantic_pyramid", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("app", choices=APPS)
@@ -33,14 +32,14 @@ def _parser():
     parser.add_argument("--level", help="pyramid level name (default depends on the app)")
     parser.add_argument("--shallow-level", help="repaint: shallowest level kept outside the region")
     parser.add_argument("--class", dest="class_id", type=int, help="class id (class-conditional models)")
-    parser.add_argument("-k", type=int, default=4, help="samples per input image")
+    parser.add_argument("-k", type=positive_int, default=4, help="samples per input image")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument("-o", "--output", default=None, help="output PNG (fid: JSON)")
     parser.add_argument("--data-root", help="fid: dataset root (default: the run config's)")
     parser.add_argument("--split", default="val", help="fid: Places365 split")
-    parser.add_argument("--num-images", type=int, default=2000, help="fid: reference images")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--num-images", type=positive_int, default=2000, help="fid: reference images")
+    parser.add_argument("--batch-size", type=positive_int, default=16)
     parser.add_argument("--dims", type=int, default=2048, help="fid: Inception feature dims")
     parser.add_argument("--fid-weights", default=None, help="fid: pt_inception weights path")
     parser.add_argument("--allow-few", action="store_true",
@@ -53,9 +52,6 @@ def _load_images(paths, size, device):
 
     from ganzoo.data.image_folder import ImageTransform, load_image
     transform = ImageTransform(size, crop="center")
-    for path in paths:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"image {path} not found")
     return torch.stack([transform(load_image(p)) for p in paths]).to(device)
 
 
@@ -74,15 +70,29 @@ def _region(args, size, device):
     raise ValueError(f"{args.app} needs --mask or --box")
 
 
+def check_inputs(args):
+    """The path mistakes, found before torch is imported."""
+    require_path(args.checkpoint, "checkpoint")
+    for path in args.image:
+        require_path(path, "image")
+    for path, what in ((args.object, "object image"), (args.mask, "mask")):
+        if path:
+            require_path(path, what)
+    if args.app != "fid" and not args.image:
+        raise ValueError(f"{args.app} needs --image")
+
+
 def run(args):
+    check_inputs(args)
     import torch
 
     from ganzoo.apps import semantic_pyramid as sp
+    from ganzoo.device import pick_device
     from ganzoo.engine.checkpoint import load_model
 
-    model, cfg = load_model(args.checkpoint, device=args.device)
+    device = pick_device(args.device)
+    model, cfg = load_model(args.checkpoint, device=device)
     size = model.cfg["image_size"]
-    device = torch.device(args.device)
     if args.app == "fid":
         from ganzoo.engine.options import split_data
         from ganzoo.registry import DATASETS
@@ -99,8 +109,6 @@ def run(args):
         if args.output:
             write_text(args.output, text + "\n")
         return
-    if not args.image:
-        raise ValueError(f"{args.app} needs --image")
     images = _load_images(args.image, size, device)
     common = dict(k=args.k, seed=args.seed)
     cls = args.class_id
@@ -142,9 +150,4 @@ def _save_rows(rows, path):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
-    try:
-        run(args)
-    except USER_ERRORS as err:
-        return report_user_error(err)
-    return 0
+    return run_cli(build_parser(), run, argv)

@@ -6,14 +6,15 @@ import argparse
 import os
 import sys
 
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import positive_int, require_path, run_cli, subcommand_debug_flag
 
 
 def _common(parser):
     parser.add_argument("--checkpoint", required=True, help="checkpoint file, checkpoints/ folder or run folder")
-    parser.add_argument("--out", required=True, help="folder the images are written to")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    parser.add_argument("--out", required=True, help="folder the images are written to (made when one is written)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument("--seed", type=int, default=None, help="noise seed (default: random)")
+    subcommand_debug_flag(parser)
 
 
 def build_parser():
@@ -22,7 +23,7 @@ def build_parser():
 
     p = apps.add_parser("random_samples", help="random samples from any start scale, any size")
     _common(p)
-    p.add_argument("--num", type=int, default=50, help="number of samples (official: 50)")
+    p.add_argument("--num", type=positive_int, default=50, help="number of samples (official: 50)")
     p.add_argument("--start-scale", type=int, default=0, help="scales below it keep the training layout (z*)")
     p.add_argument("--scale-v", type=float, default=1.0, help="vertical size factor (needs start scale 0)")
     p.add_argument("--scale-h", type=float, default=1.0, help="horizontal size factor (needs start scale 0)")
@@ -32,7 +33,7 @@ def build_parser():
     p.add_argument("--start-scale", type=int, default=2)
     p.add_argument("--alpha", type=float, default=0.1, help="pull towards z* (official default 0.1)")
     p.add_argument("--beta", type=float, default=0.9, help="momentum of the walk (official: 0.80..0.95)")
-    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--frames", type=positive_int, default=100)
     p.add_argument("--fps", type=float, default=10)
 
     for name, radius in (("harmonization", 7), ("editing", 20)):
@@ -57,6 +58,22 @@ def build_parser():
     return parser
 
 
+def check_inputs(args):
+    """Every input path named by the app, checked before torch is imported; returns the mask path of
+    harmonization / editing (default: ``<ref stem>_mask<ext>``)."""
+    require_path(args.checkpoint, "checkpoint")
+    for flag, what in (("ref", "reference image"), ("paint", "paint image"), ("image", "image")):
+        if getattr(args, flag, None):
+            require_path(getattr(args, flag), what)
+    if args.app in ("harmonization", "editing"):
+        stem, ext = os.path.splitext(args.ref)
+        mask = args.mask or f"{stem}_mask{ext}"
+        if not os.path.exists(mask):
+            raise FileNotFoundError(f"mask {mask} not found" + ("" if args.mask else " (give --mask)"))
+        return mask
+    return None
+
+
 def _read(path):
     from ganzoo.data.single_image import load_image
 
@@ -64,15 +81,16 @@ def _read(path):
 
 
 def run(args):
+    mask_path = check_inputs(args)
     import torch
 
     from ganzoo.apps import singan as apps
+    from ganzoo.device import pick_device
     from ganzoo.engine.checkpoint import load_model
 
-    model, _ = load_model(args.checkpoint, device=args.device)
+    model, _ = load_model(args.checkpoint, device=pick_device(args.device))
     if not hasattr(model, "synthesize"):
         raise ValueError(f"{args.checkpoint} is not a SinGAN checkpoint")
-    os.makedirs(args.out, exist_ok=True)
     written = []
     if args.seed is not None:
         torch.manual_seed(args.seed)
@@ -85,12 +103,9 @@ def run(args):
         name = f"start_scale={args.start_scale}_alpha={args.alpha:g}_beta={args.beta:g}.gif"
         written.append(apps.save_gif(frames, os.path.join(args.out, name), args.fps))
     elif args.app in ("harmonization", "editing"):
-        stem, ext = os.path.splitext(args.ref)
-        mask_path = args.mask or f"{stem}_mask{ext}"
-        if not os.path.isfile(mask_path):
-            raise FileNotFoundError(f"mask {mask_path} not found (give --mask)")
         ref, mask = _read(args.ref), _read(mask_path)
-        base = os.path.join(args.out, f"{os.path.basename(stem)}_{args.app}_scale={args.scale}")
+        stem = os.path.splitext(os.path.basename(args.ref))[0]
+        base = os.path.join(args.out, f"{stem}_{args.app}_scale={args.scale}")
         if args.app == "harmonization":
             written.append(apps.save_image(apps.harmonization(model, ref, mask, args.scale, args.seed, args.radius),
                                            base + ".png"))
@@ -108,18 +123,11 @@ def run(args):
         out = apps.super_resolution(model, args.factor, image, args.seed)
         stem = "training_image" if args.image is None else os.path.splitext(os.path.basename(args.image))[0]
         written.append(apps.save_image(out, os.path.join(args.out, f"{stem}_SR_x{args.factor:g}.png")))
-    return written
+    print(f"wrote {len(written)} file(s) to {args.out}")
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-
-    try:
-        written = run(args)
-    except USER_ERRORS as err:
-        return report_user_error(err)
-    print(f"wrote {len(written)} file(s) to {args.out}")
-    return 0
+    return run_cli(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

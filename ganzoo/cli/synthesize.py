@@ -9,9 +9,7 @@ import argparse
 import os
 import sys
 
-import torch
-
-from ganzoo.cli.common import run_cli
+from ganzoo.cli.common import positive_int, require_path, run_cli
 from ganzoo.fileio import atomic_path
 
 MAP_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
@@ -24,7 +22,7 @@ def build_parser():
     parser.add_argument("--labels", required=True, help="a label-map PNG or a folder of them (class indices)")
     parser.add_argument("--instances", default=None, help="instance map PNG or folder (same stems), if the model uses them")
     parser.add_argument("--style", default=None, help="style image (VAE models only)")
-    parser.add_argument("--n", type=int, default=1, help="outputs per label map (VAE models only for n > 1)")
+    parser.add_argument("--n", type=positive_int, default=1, help="outputs per label map (VAE models only for n > 1)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
@@ -45,24 +43,16 @@ def list_maps(path, what):
 
 def load_spade(path, device):
     """(model, cfg) from a ganzoo checkpoint or an official generator file."""
-    from ganzoo.engine import checkpoint
-    from ganzoo.nets.spade_convert import is_reference_state, load_into, options_from_checkpoint, read_state
-    from ganzoo.registry import MODELS
+    import torch
 
-    official = False
+    from ganzoo.engine import checkpoint
+    from ganzoo.nets.spade_convert import build_from_reference, is_reference_state, read_state
+
     if os.path.isfile(path):
         raw = torch.load(path, map_location="cpu", weights_only=True)
-        official = isinstance(raw, dict) and "format" not in raw and is_reference_state(read_state(path))
-    if official:
-        model_cfg = {"type": "spade", **options_from_checkpoint(path)}
-        model = MODELS.build(model_cfg)
-        load_into(model.G, path)
-        if model.E is not None:
-            encoder_path = os.path.join(os.path.dirname(path), os.path.basename(path).replace("_net_G", "_net_E"))
-            if not os.path.isfile(encoder_path):
-                raise FileNotFoundError(f"{path} is a VAE generator: its encoder {encoder_path} is needed too")
-            load_into(model.E, encoder_path)
-        return model.to(device).eval(), {"model": model_cfg}
+        if isinstance(raw, dict) and "format" not in raw and is_reference_state(read_state(path)):
+            model, model_cfg = build_from_reference(path)
+            return model.to(device).eval(), {"model": model_cfg}
     model, cfg = checkpoint.load_model(path, device=device)
     if cfg["model"].get("type") != "spade":
         raise ValueError(f"{path} holds a {cfg['model'].get('type')!r} model, not spade")
@@ -70,6 +60,8 @@ def load_spade(path, device):
 
 
 def read_label(path, model):
+    import torch
+
     from ganzoo.data import segmap
     img = segmap.read_index_map(path, "label")
     label = segmap.label_array(img, path, model.label_nc, model.num_classes > model.label_nc)
@@ -81,16 +73,19 @@ def main(argv=None):
 
 
 def run(args):
+    require_path(args.checkpoint, "checkpoint")
+    labels = list_maps(args.labels, "labels")
+    if args.style:
+        require_path(args.style, "style image")
     import numpy as np
+    import torch
     import torch.nn.functional as F
     from PIL import Image
 
     from ganzoo.data import segmap
+    from ganzoo.device import pick_device, to_device
 
-    if args.n < 1:
-        raise ValueError("--n must be >= 1")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = pick_device(args.device)
     model, cfg = load_spade(args.checkpoint, device)
     vae = model.E is not None
     if not vae and args.style:
@@ -99,7 +94,6 @@ def run(args):
         raise ValueError("--n > 1 needs a VAE model: without an encoder the output is deterministic")
     if model.use_instance and not args.instances:
         raise ValueError("this model uses instance maps: pass --instances DIR_OR_PNG")
-    labels = list_maps(args.labels, "labels")
     instances = None
     if model.use_instance:
         by_stem = {os.path.splitext(os.path.basename(p))[0]: p for p in list_maps(args.instances, "instances")}
@@ -110,24 +104,22 @@ def run(args):
     height, width = model.G.output_size
     style = None
     if args.style:
-        if not os.path.isfile(args.style):
-            raise FileNotFoundError(f"style image {args.style} not found")
         style = segmap.image_to_tensor(Image.open(args.style).convert("RGB").resize((width, height), Image.BICUBIC))
-        style = style.unsqueeze(0).to(device)
-    os.makedirs(args.out, exist_ok=True)
+        style = style.unsqueeze(0)
     written = 0
     for i, label_path in enumerate(labels):
         label = read_label(label_path, model)
         original = (label.shape[1], label.shape[0])
         label = F.interpolate(label[None, None].float(), size=(height, width), mode="nearest").long()
-        batch = {"label": label.to(device)}
+        batch = {"label": label}
         if instances is not None:
             inst = torch.from_numpy(np.asarray(segmap.read_index_map(instances[i], "instance"), dtype=np.int64))
             batch["instance"] = F.interpolate(inst[None, None].float(), size=(height, width), mode="nearest").long()
+        if style is not None:
+            batch["style"] = style
+        batch = to_device(batch, device)
         stem = os.path.splitext(os.path.basename(label_path))[0]
         for k in range(args.n):
-            if style is not None:
-                batch["style"] = style
             image = model.sample(batch, seed=args.seed + 1000 * i + k)[0]
             array = ((image.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
             out = Image.fromarray(array)
@@ -138,7 +130,6 @@ def run(args):
                 out.save(tmp, format="PNG")
             written += 1
     print(f"wrote {written} image(s) to {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import os
 import shlex
 import sys
 
-from ganzoo.cli.common import USER_ERRORS, report_user_error
+from ganzoo.cli.common import run_cli
 
 
 def build_parser():
@@ -110,34 +110,34 @@ def make_trainer(config_path, overrides=(), run_dir=None, resume=None, allow_cha
     return Trainer(model, dataset, cfg, resume=resume, resume_hint=resume_command(cfg["run"]["dir"]))
 
 
-def main(argv=None):
-    args = build_parser().parse_intermixed_args(argv)
+def train(args):
     if args.config and "=" in args.config and not os.path.exists(args.config):
         args.overrides.insert(0, args.config)  # "--resume --run-dir RUN train.steps=9": no CONFIG
         args.config = None
     if isinstance(args.resume, str) and "=" in args.resume and not os.path.exists(args.resume):
         args.overrides.append(args.resume)  # "--resume train.steps=9": an override, not a path
         args.resume = True
+    trainer = make_trainer(args.config, args.overrides, run_dir=args.run_dir, resume=args.resume,
+                           allow_changes=args.allow_changes)
+    from ganzoo.engine import distributed
+    from ganzoo.engine.trainer import NonFiniteLossError
     try:
-        trainer = make_trainer(args.config, args.overrides, run_dir=args.run_dir, resume=args.resume,
-                               allow_changes=args.allow_changes)
-        from ganzoo.engine import distributed
-        from ganzoo.engine.trainer import NonFiniteLossError
-        try:
-            result = trainer.fit()
-        except NonFiniteLossError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        finally:
-            distributed.shutdown()
-    except USER_ERRORS as err:
-        return report_user_error(err)
+        result = trainer.fit()
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        distributed.shutdown()
     if result["status"] == "interrupted":
         return 130 if result["signal"] == "SIGINT" else 143
     if trainer.is_main:
         print(f"done: {result['step']} steps; run directory {trainer.run_dir} (open index.html); "
               f"checkpoint {result['checkpoint']}", file=sys.stderr)
     return 0
+
+
+def main(argv=None):
+    return run_cli(build_parser(), train, argv, intermixed=True)
 
 
 if __name__ == "__main__":

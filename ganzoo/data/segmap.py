@@ -4,9 +4,8 @@ CPU side (datasets): reading label / instance maps, the SPADE preprocessing mode
 (resize, crop, flip) drawn once per sample and applied to the image, the label map and the instance
 map alike (labels and instances resized with nearest neighbour), and the label range check that
 turns a bad label value into a one-line error naming the file before it can become a CUDA assert.
-
-Device side (models): :func:`one_hot` and :func:`instance_edges`, so that only the small integer maps
-travel from the loader to the device.
+Only the small integer maps travel from the loader to the device; the models encode them there
+(:mod:`ganzoo.layers.onehot`).
 """
 import numpy as np
 import torch
@@ -133,28 +132,3 @@ def load_sample(image_path, label_path, instance_path, opts):
 
 def index_tensor(img):
     return torch.from_numpy(np.asarray(img, dtype=np.int64).copy()).unsqueeze(0)
-
-
-# ----------------------------------------------------------------------------------------- device side
-
-def one_hot(label, num_classes, dtype=torch.float32):
-    """(N,1,H,W) long -> (N,num_classes,H,W) one-hot on the label's device."""
-    if label.dim() == 3:
-        label = label.unsqueeze(1)
-    out = torch.zeros(label.shape[0], num_classes, *label.shape[2:], device=label.device, dtype=dtype)
-    return out.scatter_(1, label.long(), 1.0)
-
-
-def instance_edges(instance, dtype=torch.float32):
-    """1 where a pixel's 4-neighbour has another instance id (both sides marked), else 0; (N,1,H,W)."""
-    if instance.dim() == 3:
-        instance = instance.unsqueeze(1)
-    edge = torch.zeros(instance.shape, dtype=torch.bool, device=instance.device)
-    dx = instance[..., :, 1:] != instance[..., :, :-1]
-    dy = instance[..., 1:, :] != instance[..., :-1, :]
-    edge[..., :, 1:] |= dx
-    edge[..., :, :-1] |= dx
-    edge[..., 1:, :] |= dy
-    edge[..., :-1, :] |= dy
-    return edge.to(dtype)
-

@@ -13,13 +13,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ganzoo.device import pick_device
+
 
 def init_from_env(device_spec="auto"):
     """Start the process group when launched by torchrun; returns ``(device, rank, world_size)``."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(device_spec, local_rank if world > 1 else None)
+    device = pick_device(device_spec, local_rank if world > 1 else None, what="run.device")
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
@@ -27,20 +29,6 @@ def init_from_env(device_spec="auto"):
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30),
                                 **({"device_id": device} if device.type == "cuda" else {}))
     return device, rank, world
-
-
-def pick_device(spec="auto", local_rank=None):
-    if spec in (None, "auto"):
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(spec)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"run.device={spec!r} but CUDA is not available; use run.device=cpu")
-        if local_rank is not None:
-            device = torch.device("cuda", local_rank)
-        elif device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-    return device
 
 
 def shutdown():
@@ -122,22 +110,34 @@ def network_names(model):
     return names
 
 
+def convert_sync_batch_norms(module):
+    """``module`` with every batch norm built as ``sync_batch`` (tagged ``sync_batch = True`` by
+    :mod:`ganzoo.layers.norms`) replaced by an ``nn.SyncBatchNorm`` with the same parameters and
+    statistics; other batch norms stay per-process."""
+    if getattr(module, "sync_batch", False):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    for name, child in module.named_children():
+        module.add_module(name, convert_sync_batch_norms(child))
+    return module
+
+
 def wrap_networks(model, device, sync_bn=False, use_ddp=False, compile_=False, find_unused=False):
-    """Replace each network by its SyncBatchNorm/DDP/compiled version (each network separately)."""
+    """Replace each network by its SyncBatchNorm/DDP/compiled version (each network separately; the model's
+    ``double_backward_networks`` are not compiled)."""
     if sync_bn and use_ddp and device.type != "cuda":
         warnings.warn("train.sync_bn: SyncBatchNorm needs CUDA; keeping per-process batch norm on " + device.type)
         sync_bn = False
     for name in network_names(model):
         net = unwrap(get_network(model, name))
         if sync_bn and use_ddp:
-            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+            net = convert_sync_batch_norms(net)
             set_network(model, name, net)
         wrapped = net
         if use_ddp and any(p.requires_grad for p in net.parameters()):
             wrapped = nn.parallel.DistributedDataParallel(
                 net, device_ids=[device] if device.type == "cuda" else None,
                 find_unused_parameters=find_unused)
-        if compile_:
+        if compile_ and name not in model.double_backward_networks:
             wrapped = torch.compile(wrapped)
         set_network(model, name, wrapped)
 

@@ -21,12 +21,14 @@ from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
 import ganzoo
 from ganzoo.config import ConfigError, dumps
+from ganzoo.device import to_device
 from ganzoo.engine import checkpoint, distributed, options, report, threads
 from ganzoo.engine.context import StepContext
 from ganzoo.engine.ema import EMA
 from ganzoo.engine.optim import build_optimizers, current_lr, lr_factor, set_lr
 from ganzoo.engine.progress import Progress, truncate_jsonl
 from ganzoo.fileio import write_json, write_text
+from ganzoo.metrics.evaluate import run_metrics
 from ganzoo.modes import eval_mode
 
 _NEVER = 2 ** 62  # "no non-finite loss seen" marker of the per-loss first-bad-step counters
@@ -201,16 +203,7 @@ class Trainer:
             return self._to_device(default_collate([self.dataset[i] for i in range(n)]))
 
     def _to_device(self, batch):
-        if not isinstance(batch, dict):
-            return batch
-        out = {}
-        for key, value in batch.items():
-            if torch.is_tensor(value):
-                value = value.to(self.device, non_blocking=True)
-                if self.train_cfg["channels_last"] and value.dim() == 4 and value.is_floating_point():
-                    value = value.contiguous(memory_format=torch.channels_last)
-            out[key] = value
-        return out
+        return to_device(batch, self.device, self.train_cfg["channels_last"])
 
     def _stage_steps(self, index):
         steps = self.stages[index].get("steps")
@@ -283,7 +276,7 @@ class Trainer:
             self.progress.start_stage(self.stage, len(self.stages), self.stages[self.stage].get("name", "train"),
                                       self.stage_step, total)
             while self.stage_step < total:
-                with contextlib.nullcontext():  # MUTANT
+                with self.thread_tuner.step(self.stage):
                     self._train_step(next(batches), total)
                 self.step += 1
                 self.stage_step += 1
@@ -405,12 +398,10 @@ class Trainer:
 
     def _evaluate(self):
         if self.is_main and self.metrics:
-            results = {}
             with self._inference() as model:
-                for metric in self.metrics:
-                    results.update(metric(model, self.dataset, self.device))
-            numbers = {k: float(v) for k, v in results.items() if isinstance(v, (int, float)) or torch.is_tensor(v)}
-            self.metric_records.append({"step": self.step, "stage": self.stage, **results, **numbers})
+                results = run_metrics(self.metrics, model, self.dataset, self.device)
+            numbers = {k: v for k, v in results.items() if isinstance(v, float)}
+            self.metric_records.append({"step": self.step, "stage": self.stage, **results})
             write_json(os.path.join(self.run_dir, "metrics.json"), self.metric_records)
             self.progress.scalars("eval", numbers, self.step)
             self.progress.message(f"eval at step {self.step}: " +

@@ -1,12 +1,12 @@
 """Convolution / linear builders with optional spectral norm, activations, and a conv block."""
 from torch import nn
-from torch.nn.utils import parametrizations
 
 from ganzoo.layers.norms import build_norm, is_conditional
+from ganzoo.layers.spectral_norm import spectral_norm as apply_spectral_norm
 
 
 def _maybe_spectral(module, spectral_norm):
-    return parametrizations.spectral_norm(module) if spectral_norm else module
+    return apply_spectral_norm(module) if spectral_norm else module
 
 
 def conv2d(cin, cout, kernel, stride=1, padding=None, bias=True, spectral_norm=False, padding_mode="zeros"):

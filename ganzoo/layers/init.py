@@ -1,6 +1,7 @@
 """Weight initialisation schemes used by the papers."""
-import torch
 from torch import nn
+
+from ganzoo.layers.spectral_norm import refresh_spectral_norm
 
 
 def init_weights(module, kind="xavier", gain=0.02):
@@ -27,19 +28,3 @@ def init_weights(module, kind="xavier", gain=0.02):
     refresh_spectral_norm(module)
     return module
 
-
-@torch.no_grad()
-def refresh_spectral_norm(module, iterations=15):
-    """Re-run spectral norm's power iteration after weights change under it.
-
-    Its u/v vectors were estimated for the old weights; left stale, the first eval-mode forward divides
-    by a wrong sigma (activations blow up by orders of magnitude).
-    """
-    for m in module.modules():
-        parametrizations = getattr(m, "parametrizations", None)
-        if parametrizations is None or "weight" not in parametrizations:
-            continue
-        for parametrization in parametrizations.weight:
-            if hasattr(parametrization, "_power_method"):
-                weight = parametrization._reshape_weight_to_matrix(parametrizations.weight.original)
-                parametrization._power_method(weight, iterations)

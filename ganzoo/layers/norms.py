@@ -25,8 +25,10 @@ def batch_norm(num_features, affine=True, dims=2):
 
 @NORMS.register("sync_batch")
 def sync_batch_norm(num_features, affine=True, dims=2):
-    """Batch norm that the trainer converts to SyncBatchNorm when distributed (``train.sync_bn``)."""
-    return _batch_norm(num_features, affine, dims)
+    """Batch norm that ``train.sync_bn`` turns into SyncBatchNorm under torchrun (``batch`` norms stay per-process)."""
+    norm = _batch_norm(num_features, affine, dims)
+    norm.sync_batch = True  # the tag ganzoo.engine.distributed.convert_sync_batch_norms converts
+    return norm
 
 
 @NORMS.register("instance")
@@ -77,13 +79,12 @@ class SPADE(nn.Module):
     :func:`ganzoo.layers.onehot.compact_labels` and runs as lookups (same parameters, same outputs).
     """
     conditional = True
-    test_kwargs = {"label_nc": 3}
 
     def __init__(self, num_features, label_nc, param_free="batch", hidden=128, kernel=3, one_hot_classes=None):
         super().__init__()
         if param_free not in ("batch", "sync_batch", "instance"):
             raise ValueError(f"spade param_free norm must be batch, sync_batch or instance, got {param_free!r}")
-        self.param_free_norm = NORMS.build({"type": param_free, "affine": False}, num_features=num_features)
+        self.param_free_norm = NORMS.build({"type": param_free, "affine": False}, owned={"num_features": num_features})
         padding = kernel // 2
         if one_hot_classes:
             first = OneHotConv2d(label_nc, hidden, kernel, one_hot_classes)
@@ -105,7 +106,6 @@ class SPADE(nn.Module):
 class ClassConditionalBatchNorm(nn.Module):
     """Batch norm without affine, then a per-class scale (init 1) and shift (init 0); ``cond`` = class ids (N,)."""
     conditional = True
-    test_kwargs = {"label_nc": 3}
 
     def __init__(self, num_features, label_nc, momentum=0.1):
         super().__init__()
@@ -129,7 +129,7 @@ def build_norm(spec, num_features, label_nc=None):
         if label_nc is None and "label_nc" not in spec:
             raise ValueError(f"norm {spec['type']!r} is conditional and needs label_nc")
         spec.setdefault("label_nc", label_nc)
-    return NORMS.build(spec, num_features=num_features)
+    return NORMS.build(spec, owned={"num_features": num_features})
 
 
 def is_conditional(module):

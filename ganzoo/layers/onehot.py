@@ -1,8 +1,5 @@
-"""Convolutions of one-hot label maps computed as table lookups.
-
-A conv of a one-hot map is a sum of weight columns picked by the label under each kernel tap, so it
-costs kernel-area lookups per pixel instead of ``classes x kernel-area`` multiply-adds. SPADE's label
-convs (151 -> 128 channels at every resolution) are a large share of its generator's work.
+"""Label encodings on the device: one-hot maps, instance edges, the compact form, and the convolution
+of a one-hot map computed as table lookups (:class:`OneHotConv2d`).
 """
 import torch
 import torch.nn.functional as F
@@ -24,16 +21,8 @@ class _OneHotConvFunction(torch.autograd.Function):
         cols, = ctx.saved_tensors
         grad = grad.contiguous()
         grad_table = grad.new_zeros(ctx.table_shape)
-        # CPU index_add_ is fast on one thread and many times slower when split over threads
-        threads = torch.get_num_threads() if grad.device.type == "cpu" else 1
-        if threads > 1:
-            torch.set_num_threads(1)
-        try:
-            for tap in range(cols.shape[1]):
-                grad_table.index_add_(0, cols[:, tap], grad)
-        finally:
-            if threads > 1:
-                torch.set_num_threads(threads)
+        for tap in range(cols.shape[1]):
+            grad_table.index_add_(0, cols[:, tap], grad)
         return None, grad_table
 
 
@@ -82,3 +71,25 @@ def compact_labels(label, extra=None):
     if compact.dim() == 3:
         compact = compact.unsqueeze(1)
     return compact if extra is None else torch.cat([compact, extra.to(torch.float32)], 1)
+
+
+def one_hot(label, num_classes, dtype=torch.float32):
+    """(N,1,H,W) long -> (N,num_classes,H,W) one-hot on the label's device."""
+    if label.dim() == 3:
+        label = label.unsqueeze(1)
+    out = torch.zeros(label.shape[0], num_classes, *label.shape[2:], device=label.device, dtype=dtype)
+    return out.scatter_(1, label.long(), 1.0)
+
+
+def instance_edges(instance, dtype=torch.float32):
+    """1 where a pixel's 4-neighbour has another instance id (both sides marked), else 0; (N,1,H,W)."""
+    if instance.dim() == 3:
+        instance = instance.unsqueeze(1)
+    edge = torch.zeros(instance.shape, dtype=torch.bool, device=instance.device)
+    dx = instance[..., :, 1:] != instance[..., :, :-1]
+    dy = instance[..., 1:, :] != instance[..., :-1, :]
+    edge[..., :, 1:] |= dx
+    edge[..., :, :-1] |= dx
+    edge[..., 1:, :] |= dy
+    edge[..., :-1, :] |= dy
+    return edge.to(dtype)

@@ -32,9 +32,6 @@ class GANLoss(nn.Module):
         fake = predictions(fake_pred)
         return sum(self.g_term(f) for f in fake) / len(fake)
 
-    def forward(self, fake_pred):
-        return self.g_loss(fake_pred)
-
 
 @LOSSES.register("hinge")
 class HingeLoss(GANLoss):
@@ -83,15 +80,3 @@ def gradient_penalty(critic, real, fake, weight=10.0, target=1.0, per_pixel=Fals
     grad, = torch.autograd.grad(sum(s.sum() for s in scores), mixed, create_graph=True)
     norm = grad.norm(2, dim=1) if per_pixel else grad.flatten(1).norm(2, dim=1)
     return weight * ((norm - target) ** 2).mean()
-
-
-@LOSSES.register("gradient_penalty")
-class GradientPenalty(nn.Module):
-    """Module form of :func:`gradient_penalty`: ``forward(critic, real, fake)``."""
-
-    def __init__(self, weight=10.0, target=1.0, per_pixel=False):
-        super().__init__()
-        self.weight, self.target, self.per_pixel = weight, target, per_pixel
-
-    def forward(self, critic, real, fake):
-        return gradient_penalty(critic, real, fake, self.weight, self.target, self.per_pixel)

@@ -22,7 +22,6 @@ class VGGLoss(nn.Module):
     ``weights``: a path to ``vgg19-dcbb9e9d.pth`` (or a dir holding it), ``None`` to look in
     ``$GANZOO_WEIGHTS`` and the torch hub cache, or ``"random"`` (tests only).
     """
-    test_kwargs = {"weights": "random"}
 
     def __init__(self, weights=None, layers=tuple(_RELU_ENDS), layer_weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0),
                  normalize_input=True):

@@ -2,7 +2,8 @@
 
 - :class:`LPIPS`: ``lpips.LPIPS`` v0.1 whose linear calibration layers come from the lpips wheel and
   whose trunk (AlexNet / VGG16 / SqueezeNet) comes from a local torchvision weights file, never a
-  download. ``pnet_rand=True`` keeps a random trunk (tests only: the values mean nothing).
+  download. ``pnet_rand=True`` (or ``weights="random"``) keeps a random trunk (tests only: the values mean
+  nothing, so it warns and the metric's result carries a ``lpips_diversity_warning``).
 - ``lpips_diversity``: mean LPIPS between pairs of samples made for the same input with different seeds.
 - ``diversity``: SinGAN's measure (paper §4): per-pixel standard deviation over samples, averaged
   over pixels and normalised by the standard deviation of the real image.
@@ -13,8 +14,8 @@ import warnings
 import torch
 from torch import nn
 
-from ..backbones.weights import resolve
-from ..models.base import eval_mode
+from ..backbones.weights import NOT_COMPARABLE, resolve, warn_if_random
+from ..modes import eval_mode
 from ..registry import METRICS
 from .images import batches_of, sample_images
 
@@ -34,7 +35,9 @@ class LPIPS(nn.Module):
         if net not in LPIPS_TRUNKS:
             raise ValueError(f"LPIPS net must be one of {sorted(LPIPS_TRUNKS)}, got {net!r}")
         builder, filename = LPIPS_TRUNKS[net]
-        path = None if pnet_rand else resolve(filename, weights, f"https://download.pytorch.org/models/{filename}")
+        self.random_weights = warn_if_random("random" if pnet_rand else weights, "the LPIPS trunk")
+        path = None if self.random_weights else resolve(filename, weights,
+                                                        f"https://download.pytorch.org/models/{filename}")
         import lpips
         with warnings.catch_warnings():  # lpips passes torchvision's deprecated ``pretrained=``
             warnings.simplefilter("ignore", UserWarning)
@@ -93,7 +96,8 @@ class LPIPSDiversity:
                 samples = [sample_images(model, batch, device, s) for s in seeds]
                 value = mean_pairwise(lpips_net, samples)
                 total, count = total + value * len(batch["image"]), count + len(batch["image"])
-        return {"lpips_diversity": float(total / count)}
+        result = {"lpips_diversity": float(total / count)}
+        return {**result, "lpips_diversity_warning": NOT_COMPARABLE} if lpips_net.random_weights else result
 
 
 def singan_diversity(samples, real):

@@ -4,7 +4,9 @@ Preprocessing (as pytorch-fid): PIL RGB uint8 -> /255 -> bilinear resize to 299 
 no antialias) -> 2x-1 -> Inception -> global average pool. Features are accumulated on the device
 in float64 (:class:`FeatureStats`); the Fréchet distance uses an eigen-decomposition in float64.
 Statistics files are pytorch-fid's ``.npz`` (keys ``mu``, ``sigma``); folder statistics are cached
-under a hash of the files, dims, weights and preprocessing.
+under a hash of the files, dims, weights file contents and preprocessing. Random weights
+(``weights="random"``) warn, label the result :data:`~ganzoo.backbones.weights.NOT_COMPARABLE` and are
+never cached.
 """
 import hashlib
 import json
@@ -13,14 +15,17 @@ import os
 import numpy as np
 import torch
 
+from ..backbones.weights import NOT_COMPARABLE, file_digest, resolve, warn_if_random
+from ..device import pick_device
 from ..fileio import atomic_path
-from ..models.base import eval_mode
+from ..modes import eval_mode
 from ..registry import METRICS
 from .frechet import FeatureStats, frechet_distance
 from .images import (batches_of, image_loader, list_images, quantize, sample_images, strict_fp32,
                      to_unit)
 
-STATS_VERSION = 1   # bump when anything that changes the statistics changes
+STATS_VERSION = 2   # bump when anything that changes the statistics (or their cache key) changes
+FID_DIMS = (64, 192, 768, 2048)
 
 
 def default_cache_dir():
@@ -31,10 +36,12 @@ class FIDFeatures:
     """pytorch-fid's Inception on ``device``: uint8 or [0, 1] image batches -> (N, dims) float32 features."""
 
     def __init__(self, dims=2048, weights=None, device="cpu", channels_last=None):
-        from ..backbones.inception import FID_WEIGHTS, FID_WEIGHTS_SOURCE, FIDInception, weights_id
+        from ..backbones.inception import FID_WEIGHTS, FID_WEIGHTS_SOURCE, FIDInception
         self.device = torch.device(device)
         self.dims = dims
-        self.weights_id = weights_id(FID_WEIGHTS, weights, FID_WEIGHTS_SOURCE)
+        self.random_weights = warn_if_random(weights, "the FID Inception")
+        self.weights_id = "random" if self.random_weights else file_digest(
+            resolve(FID_WEIGHTS, weights, FID_WEIGHTS_SOURCE))
         self.net = FIDInception(dims=dims, weights=weights).to(self.device)
         # channels_last: faster convolutions on CUDA and with oneDNN on CPU (measured ~1.2x on CPU)
         self.channels_last = True if channels_last is None else channels_last
@@ -60,9 +67,10 @@ class FIDFeatures:
 
 def check_enough(count, dims, what):
     if count < dims:
+        smaller = [str(d) for d in FID_DIMS if d < dims]
+        advice = f" or smaller dims ({', '.join(smaller)})" if smaller else ""
         raise ValueError(f"{what}: {count} images are fewer than the {dims} feature dims, so the covariance "
-                         f"is singular and FID meaningless; use at least {dims} images or smaller dims "
-                         f"(64, 192, 768)")
+                         f"is singular and FID meaningless; use at least {dims} images{advice}")
 
 
 def statistics(batches, features, what="images", check=True):
@@ -114,7 +122,7 @@ def path_statistics(path, features, batch_size=50, num_workers=None, cache_dir=N
     if str(path).endswith(".npz"):
         return load_stats(path)
     files = list_images(path)
-    cache_dir = default_cache_dir() if cache_dir is None else cache_dir
+    cache_dir = _cache_dir(cache_dir, features)
     description = dict(features.describe(), folder=os.path.abspath(path),
                        files=[(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files])
 
@@ -127,6 +135,14 @@ def path_statistics(path, features, batch_size=50, num_workers=None, cache_dir=N
     return cached(description, compute, cache_dir)
 
 
+def _cache_dir(cache_dir, features):
+    """``cache_dir`` (None: the default folder), or False (no cache) for random weights: each random init
+    gives other statistics, so they must never be read back."""
+    if features.random_weights or cache_dir is False:
+        return False
+    return default_cache_dir() if cache_dir is None else cache_dir
+
+
 def default_batch_size(device):
     return 256 if torch.device(device).type == "cuda" else 50
 
@@ -137,9 +153,8 @@ def fid_of_paths(path1, path2, dims=2048, weights=None, batch_size=None, device=
     for path in (path1, path2):
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found (expected an image folder or a .npz statistics file)")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    features = FIDFeatures(dims, weights, device)
-    batch_size = batch_size or default_batch_size(device)
+    features = FIDFeatures(dims, weights, pick_device(device))
+    batch_size = batch_size or default_batch_size(features.device)
     stats1 = path_statistics(path1, features, batch_size, num_workers, cache_dir)
     stats2 = path_statistics(path2, features, batch_size, num_workers, cache_dir)
     return frechet_distance(*stats1, *stats2, device=features.device)
@@ -172,9 +187,7 @@ class FID:
             batches = (quantize(b["image"]) for b in batches_of(subset, self.batch_size, count, self.num_workers))
             config = getattr(dataset, "cfg", None) or getattr(dataset, "config", None)
             description = dict(features.describe(), dataset=type(dataset).__name__, config=config, count=count)
-            cache_dir = self.cache_dir if (config is not None and self.cache_dir is not False) else False
-            if cache_dir is None:
-                cache_dir = default_cache_dir()
+            cache_dir = _cache_dir(self.cache_dir, features) if config is not None else False
             self._real[key] = cached(json.loads(json.dumps(description, default=str)),
                                      lambda: statistics(batches, features, "dataset images"), cache_dir)
         return self._real[key]
@@ -186,7 +199,8 @@ class FID:
             fakes = (quantize(sample_images(model, batch, device, self.seed + i))
                      for i, batch in enumerate(batches_of(dataset, self.batch_size, self.num_samples)))
             fake = statistics(_take(fakes, self.num_samples), features, "model samples")
-        return {"fid": frechet_distance(*fake, *real, device=features.device)}
+        result = {"fid": frechet_distance(*fake, *real, device=features.device)}
+        return {**result, "fid_warning": NOT_COMPARABLE} if features.random_weights else result
 
 
 def _take(batches, count):

@@ -6,6 +6,8 @@ import pathlib
 import numpy as np
 import torch
 
+from ..device import to_device
+
 #: the extensions pytorch-fid picks up (non-recursive, case-sensitive glob, like pytorch-fid)
 IMAGE_EXTENSIONS = ("bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp")
 
@@ -105,13 +107,9 @@ def batches_of(dataset, batch_size, count, num_workers=0):
                 return
 
 
-def move_batch(batch, device):
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
 def sample_images(model, batch, device, seed):
     """Model samples for ``batch`` in [-1, 1], fp32, no grad; the count follows the batch."""
     n = len(batch["image"])
     with torch.no_grad():
-        fake = model.sample(batch=move_batch(batch, device), n=n, seed=seed)
+        fake = model.sample(batch=to_device(batch, device), n=n, seed=seed)
     return fake.float()

@@ -16,6 +16,8 @@ import os
 import numpy as np
 import torch
 
+from ..device import to_device
+from ..modes import eval_mode
 from ..registry import METRICS
 
 NUM_CLASSES = 150
@@ -139,11 +141,6 @@ def score_label_folders(pred_dir, label_dir, num_classes=NUM_CLASSES, resize_lab
     return result
 
 
-
-def _to_device(batch, device):
-    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
-
-
 @METRICS.register("segmentation")
 class SegmentationScore:
     """mIoU and pixel accuracy of generated images vs the label maps they were generated from.
@@ -193,13 +190,11 @@ class SegmentationScore:
                             num_workers=self.num_workers)
         confusion = ConfusionMatrix(network.num_classes, device)
         label_sizes = set()
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             for i, batch in enumerate(loader):
                 if "label" not in batch:
                     raise ValueError("segmentation metric needs a dataset with label maps ('label' in the batch)")
-                batch = _to_device(batch, device)
+                batch = to_device(batch, device)
                 label = batch["label"][:, 0]
                 if int(label.max()) > network.num_classes or int(label.min()) < 0:
                     raise ValueError(f"label values must be 0..{network.num_classes} (ADE20K convention, "
@@ -208,8 +203,6 @@ class SegmentationScore:
                 pred = segment(network, fake, self.scales, self.max_size, out_size=label.shape[-2:])
                 confusion.update(pred, label)
                 label_sizes.add(tuple(label.shape[-2:]))
-        finally:
-            model.train(was_training)
         scores = confusion.scores()
         result = {"miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"]}
         result["protocol"] = {

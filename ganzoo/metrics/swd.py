@@ -9,7 +9,7 @@ distance per direction). Reported ×1000 like the paper, per level and averaged.
 import torch
 import torch.nn.functional as F
 
-from ..models.base import eval_mode
+from ..modes import eval_mode
 from ..registry import METRICS
 from .images import batches_of, sample_images
 

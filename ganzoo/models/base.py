@@ -7,40 +7,34 @@ with a :class:`ganzoo.engine.context.StepContext`; the model does its own D/G up
 
 Batches are dicts: ``image`` float (N, C, H, W) in [-1, 1]; optionally ``label`` long (N, 1, H, W)
 (semantic maps), ``instance`` (N, 1, H, W), ``class`` long (N,), ``path`` list of str.
-"""
-import contextlib
 
+A registered model also states ``DEFAULTS``: every key of its config section with the paper's value.
+The config pipeline deep-merges the YAML over it, so a run's ``config.yaml`` holds them all.
+"""
 import torch
 from torch import nn
-
-
-@contextlib.contextmanager
-def eval_mode(model):
-    """``model.eval()`` inside the block; every submodule's own train/eval flag restored afterwards
-    (frozen backbones that always stay in eval mode keep it)."""
-    flags = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, flag in flags.items():
-            module.training = flag
 
 
 class GANModel(nn.Module):
     #: attribute name of the generator: the module EMA tracks and sampling uses
     generator_name = "G"
+    #: networks whose gradients go through a double backward (a gradient penalty): ``train.compile`` leaves
+    #: them eager, since torch.compile's aot_autograd cannot differentiate a compiled graph twice
+    double_backward_networks = ()
 
     def networks(self):
-        """Name -> module for every trainable network (wrapped separately in DDP by the trainer)."""
-        return {name: module for name, module in self.named_children() if any(True for _ in module.parameters())}
+        """Name -> module for every trainable network (wrapped separately in DDP by the trainer); frozen
+        modules (a classifier used as a loss or as features) are not networks."""
+        return {name: module for name, module in self.named_children()
+                if any(p.requires_grad for p in module.parameters())}
 
     def param_groups(self):
         """Name -> optimizer spec ``{"params": [...], "lr": float, "betas": (b1, b2), ...}``."""
         raise NotImplementedError
 
     def stages(self):
-        """Training stages as ``[{"name": str, "steps": int | None}]``; ``None`` steps = the train config's."""
+        """Training stages as ``[{"name": str, "steps": int | None, "cost": float}]``; ``None`` steps = the train
+        config's; ``cost`` (optional, default 1) is one iteration's cost relative to the other stages'."""
         return [{"name": "train", "steps": None}]
 
     def prepare(self, dataset):

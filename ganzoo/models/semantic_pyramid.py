@@ -16,26 +16,6 @@ from ganzoo.losses import gradient_penalty
 from ganzoo.models.base import GANModel
 from ganzoo.registry import BACKBONES, DISCRIMINATORS, GENERATORS, LOSSES, MODELS
 
-DEFAULTS = {
-    "image_size": 256,
-    "num_classes": 365,              # 0: unconditional G and D
-    "channel_factor": 1.0,           # width divisor for G and D
-    "backbone": {"type": "vgg16_places365", "weights": None},
-    "generator": {"type": "semantic_pyramid"},
-    "discriminator": {"type": "sagan_projection"},
-    "levels": None,                  # level names to condition on (None: all of the backbone's)
-    "gan_loss": "lsgan",             # lsgan | hinge | wgan | non_saturating
-    "gradient_penalty": 0.0,         # weight (10 with wgan)
-    "d_steps": 1,                    # D updates per G update (each on its own batch)
-    "reconstruction": 0.1,           # weight of the masked feature L1
-    "level_weights": None,           # per-level reconstruction weights (None: 1 each)
-    "pool_features": True,           # 2x2 max-pool features and masks before the L1
-    "diversity": 0.1,                # weight of the mode-seeking loss (0: off)
-    "masks": {},
-    "lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.0, 0.999],
-    "sample_level": None,            # level for sample(); None: cycle through the levels
-}
-
 MASK_DEFAULTS = {
     "level_weights": None,           # sampling weight per used level (None: uniform)
     "fixed_level": None,             # train one level only (name)
@@ -89,16 +69,32 @@ def masked_l1(fake, real, mask, pool=True):
 class SemanticPyramid(GANModel):
     """Semantic Pyramid GAN: classifier-feature-conditioned generator, masks per sample, three losses."""
 
-    generator_name = "G"
-    test_kwargs = {"image_size": 64, "channel_factor": 16, "num_classes": 4,
-                   "backbone": {"type": "resnet18_places365", "weights": "random"}}
+    DEFAULTS = {
+        "image_size": 256,
+        "num_classes": 365,              # 0: unconditional G and D
+        "channel_factor": 1.0,           # width divisor for G and D
+        "backbone": {"type": "vgg16_places365", "weights": None},
+        "generator": {"type": "semantic_pyramid"},
+        "discriminator": {"type": "sagan_projection"},
+        "levels": None,                  # level names to condition on (None: all of the backbone's)
+        "gan_loss": "lsgan",             # lsgan | hinge | wgan | non_saturating
+        "gradient_penalty": 0.0,         # weight (10 with wgan)
+        "d_steps": 1,                    # D updates per G update (each on its own batch)
+        "reconstruction": 0.1,           # weight of the masked feature L1
+        "level_weights": None,           # per-level reconstruction weights (None: 1 each)
+        "pool_features": True,           # 2x2 max-pool features and masks before the L1
+        "diversity": 0.1,                # weight of the mode-seeking loss (0: off)
+        "masks": MASK_DEFAULTS,
+        "lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.0, 0.999],
+        "sample_level": None,            # level for sample(); None: cycle through the levels
+    }
 
     def __init__(self, **cfg):
         super().__init__()
-        cfg = check_keys(cfg, DEFAULTS, "model")
+        cfg = check_keys(cfg, self.DEFAULTS, "model")
         cfg["masks"] = check_keys(cfg["masks"], MASK_DEFAULTS, "model.masks")
         self.cfg = cfg
-        backbone = BACKBONES.build(cfg["backbone"])
+        backbone = BACKBONES.build(cfg["backbone"], where="model.backbone")
         self.level_specs = [tuple(level) for level in backbone.levels]
         names = [name for name, _, _ in self.level_specs]
         used = cfg["levels"] or names
@@ -110,10 +106,10 @@ class SemanticPyramid(GANModel):
         n_cls = cfg["num_classes"]
         self.backbone = backbone
         common = {"image_size": cfg["image_size"], "channel_factor": cfg["channel_factor"], "num_classes": n_cls}
-        gen_cfg = dict(cfg["generator"])
-        gen_cfg.setdefault("use_levels", used)
-        self.G = GENERATORS.build(gen_cfg, levels=self.level_specs, **common)
-        self.D = DISCRIMINATORS.build(cfg["discriminator"], **common)
+        self.G = GENERATORS.build(cfg["generator"], {"levels": self.level_specs, "use_levels": used, **common},
+                                  where="model.generator",
+                                  sources={"levels": "the levels of model.backbone", "use_levels": "model.levels"})
+        self.D = DISCRIMINATORS.build(cfg["discriminator"], common, where="model.discriminator")
         self.z_dim = self.G.z_dim  # the trainer may wrap G (DDP, compile): keep what we read from it here
         self.gan_loss = LOSSES.build(cfg["gan_loss"])
         self.diversity_loss = LOSSES.build("mode_seeking")
@@ -198,8 +194,9 @@ class SemanticPyramid(GANModel):
         return self.sample_masks(features, selected, torch.zeros(n, dtype=torch.bool, device=features[0].device))
 
     # ---- networks ----------------------------------------------------------------------------------------
-    def networks(self):
-        return {"G": self.G, "D": self.D}
+    @property
+    def double_backward_networks(self):
+        return ("D",) if self.cfg["gradient_penalty"] else ()
 
     def param_groups(self):
         betas = tuple(self.cfg["betas"])

@@ -21,39 +21,12 @@ from ganzoo.config import check_keys
 from ganzoo.layers.imresize import BORDERS, imresize, output_length
 from ganzoo.losses import gradient_penalty
 from ganzoo.models.base import GANModel
+from ganzoo.modes import eval_mode
 from ganzoo.nets.singan import singan_width
 from ganzoo.registry import DISCRIMINATORS, GENERATORS, LOSSES, MODELS
 
-DEFAULTS = {
-    "generator": "singan_generator",
-    "discriminator": "singan_discriminator",
-    "max_size": 250,            # --max_size: long side of the finest scale
-    "min_size": 25,             # --min_size: short side of the coarsest scale
-    "scale_factor": 0.75,       # --scale_factor: initial r, recomputed per image
-    "pyramid_rounding": "ceil",  # ceil (train) | int (the official SR script's adjust_scales2image_SR)
-    "nfc": 32,                  # --nfc
-    "min_nfc": 32,              # --min_nfc
-    "width_every": 4,           # channels double every this many scales ...
-    "max_nfc": 128,             # ... up to this
-    "num_layers": 5,            # --num_layer
-    "kernel": 3,                # --ker_size
-    "norm": "batch",
-    "noise_amp": 0.1,           # --noise_amp: amp_k = noise_amp * RMSE(real_k, up(rec_{k-1}))
-    "alpha": 10.0,              # --alpha: reconstruction weight
-    "lambda_grad": 0.1,         # --lambda_grad: per-pixel WGAN-GP weight
-    "d_steps": 3,               # --Dsteps
-    "g_steps": 3,               # --Gsteps
-    "steps_per_scale": 2000,    # --niter
-    "lr_g": 5.0e-4,             # --lr_g
-    "lr_d": 5.0e-4,             # --lr_d
-    "betas": [0.5, 0.999],      # --beta1, 0.999
-    "g_step_mode": "fresh",     # fresh: new fake per G step | stale: torch<=1.4 official semantics
-    "rec_noise_coarsest": "resample",  # resample (official: new z* each iteration at scale 0) | fixed (paper)
-    "noise_padding": False,     # noise drawn at the padded size (official animation training)
-    "resize_quantize": True,    # uint8 round trip inside every resize (official)
-    "resize_border": "official",  # official | symmetric
-}
-
+# keys of the model that its per-scale nets take as they are (the nets derive each scale's width from them)
+NET_KEYS = ("nfc", "min_nfc", "width_every", "max_nfc", "num_layers", "kernel", "norm")
 CHOICES = {"pyramid_rounding": ("ceil", "int"), "g_step_mode": ("fresh", "stale"),
            "rec_noise_coarsest": ("resample", "fixed"), "resize_border": BORDERS}
 
@@ -104,11 +77,40 @@ class SinGAN(GANModel):
     """SinGAN: one patch GAN per scale of a single image, trained coarse to fine."""
 
     generator_name = "generators"
-    test_kwargs = {}
+    double_backward_networks = ("D",)  # the gradient penalty
+    DEFAULTS = {
+        "generator": "singan_generator",
+        "discriminator": "singan_discriminator",
+        "max_size": 250,            # --max_size: long side of the finest scale
+        "min_size": 25,             # --min_size: short side of the coarsest scale
+        "scale_factor": 0.75,       # --scale_factor: initial r, recomputed per image
+        "pyramid_rounding": "ceil",  # ceil (train) | int (the official SR script's adjust_scales2image_SR)
+        "nfc": 32,                  # --nfc
+        "min_nfc": 32,              # --min_nfc
+        "width_every": 4,           # channels double every this many scales ...
+        "max_nfc": 128,             # ... up to this
+        "num_layers": 5,            # --num_layer
+        "kernel": 3,                # --ker_size
+        "norm": "batch",
+        "noise_amp": 0.1,           # --noise_amp: amp_k = noise_amp * RMSE(real_k, up(rec_{k-1}))
+        "alpha": 10.0,              # --alpha: reconstruction weight
+        "lambda_grad": 0.1,         # --lambda_grad: per-pixel WGAN-GP weight
+        "d_steps": 3,               # --Dsteps
+        "g_steps": 3,               # --Gsteps
+        "steps_per_scale": 2000,    # --niter
+        "lr_g": 5.0e-4,             # --lr_g
+        "lr_d": 5.0e-4,             # --lr_d
+        "betas": [0.5, 0.999],      # --beta1, 0.999
+        "g_step_mode": "fresh",     # fresh: new fake per G step | stale: torch<=1.4 official semantics
+        "rec_noise_coarsest": "resample",  # resample (official: new z* each iteration at scale 0) | fixed (paper)
+        "noise_padding": False,     # noise drawn at the padded size (official animation training)
+        "resize_quantize": True,    # uint8 round trip inside every resize (official)
+        "resize_border": "official",  # official | symmetric
+    }
 
-    def __init__(self, type=None, **cfg):
+    def __init__(self, **cfg):
         super().__init__()
-        cfg = check_keys(cfg, DEFAULTS, "model")
+        cfg = check_keys(cfg, self.DEFAULTS, "model")
         for key, valid in CHOICES.items():
             if cfg[key] not in valid:
                 raise ValueError(f"model.{key} must be one of {', '.join(valid)}, got {cfg[key]!r}")
@@ -116,6 +118,11 @@ class SinGAN(GANModel):
             if not isinstance(cfg[key], int) or cfg[key] < 1:
                 raise ValueError(f"model.{key} must be a positive integer, got {cfg[key]!r}")
         self.cfg = cfg
+        # the model's net keys, filled into both parts now (a conflicting part key fails here, not at scale k)
+        owned = {key: cfg[key] for key in NET_KEYS}
+        self._part_specs = {"generator": GENERATORS.fill(cfg["generator"], owned, where="model.generator"),
+                           "discriminator": DISCRIMINATORS.fill(cfg["discriminator"], owned,
+                                                                where="model.discriminator")}
         self.pad = cfg["num_layers"] * (cfg["kernel"] - 1) // 2
         self.register_buffer("r", torch.zeros((), dtype=torch.float64))
         self.reals = TensorList()
@@ -167,19 +174,27 @@ class SinGAN(GANModel):
     def stages(self):
         if self.num_scales == 0:
             raise RuntimeError("SinGAN.stages() needs the pyramid: call prepare(dataset) or load a checkpoint first")
-        return [{"name": f"scale_{i}", "steps": self.cfg["steps_per_scale"]} for i in range(self.num_scales)]
+        costs = [self._iteration_cost(i) for i in range(self.num_scales)]
+        return [{"name": f"scale_{i}", "steps": self.cfg["steps_per_scale"], "cost": cost / costs[0]}
+                for i, cost in enumerate(costs)]
+
+    def _iteration_cost(self, index):
+        """One iteration's arithmetic at scale ``index``, up to a constant: every conv of its 3 + 3 steps runs on
+        the padded map, so padded pixels x net width squared (measured ratios: docs/singan.md)."""
+        _, _, h, w = self._padded_shape(index)
+        return h * w * self._widths(index)[0] ** 2
 
     # ----------------------------------------------------------------- networks
 
-    def _net_kwargs(self, index):
-        c = self.cfg
-        return {"channels": self.channels, "num_layers": c["num_layers"], "kernel": c["kernel"], "norm": c["norm"],
-                "nfc": singan_width(index, c["nfc"], c["width_every"], c["max_nfc"]),
-                "min_nfc": singan_width(index, c["min_nfc"], c["width_every"], c["max_nfc"])}
+    def _build(self, registry, part, index):
+        """Scale ``index``'s generator or critic; the image's channels and the scale index are the model's."""
+        return registry.build(self._part_specs[part], {"channels": self.channels, "scale": index},
+                              where=f"model.{part}", sources={"channels": "the training image's channels",
+                                                              "scale": "the pyramid scale"}).to(self.r.device)
 
-    def _build(self, registry, name, index):
-        spec = {"type": name} if isinstance(name, str) else dict(name)
-        return registry.build({**spec, **self._net_kwargs(index)}).to(self.r.device)
+    def _widths(self, index):
+        c = self.cfg
+        return tuple(singan_width(index, c[key], c["width_every"], c["max_nfc"]) for key in ("nfc", "min_nfc"))
 
     def _padded_shape(self, index, n=1):
         h, w = self.reals[index].shape[2:]
@@ -188,12 +203,12 @@ class SinGAN(GANModel):
     def _grow(self):
         """Add the next scale: G (and D) from the previous scale when widths match, z*, noise amplitude."""
         k = len(self.generators)
-        G = self._build(GENERATORS, self.cfg["generator"], k)
-        same_width = k > 0 and self._net_kwargs(k) == self._net_kwargs(k - 1)
+        G = self._build(GENERATORS, "generator", k)
+        same_width = k > 0 and self._widths(k) == self._widths(k - 1)
         if same_width:
             G.load_state_dict(self.generators[k - 1].state_dict())
         if not (same_width and self.D is not None):
-            self.D = self._build(DISCRIMINATORS, self.cfg["discriminator"], k)
+            self.D = self._build(DISCRIMINATORS, "discriminator", k)
         self.generators.append(G)
         self._freeze()  # scale k-1 must run in eval mode for the noise amplitude below
         device = self.r.device
@@ -241,8 +256,8 @@ class SinGAN(GANModel):
     def param_groups(self):
         c = self.cfg
         extra = {"betas": tuple(c["betas"])}
-        return {"g": {"params": list(self.generators[-1].parameters()), "lr": c["lr_g"], **extra},
-                "d": {"params": list(self.D.parameters()), "lr": c["lr_d"], **extra}}
+        return {"G": {"params": list(self.generators[-1].parameters()), "lr": c["lr_g"], **extra},
+                "D": {"params": list(self.D.parameters()), "lr": c["lr_d"], **extra}}
 
     # ----------------------------------------------------------------- state
 
@@ -257,11 +272,11 @@ class SinGAN(GANModel):
                 self.reals.append(torch.zeros_like(state_dict[f"reals.{i}"], device=self.r.device))
         for i in indices("generators."):
             if i >= len(self.generators):
-                self.generators.append(self._build(GENERATORS, self.cfg["generator"], i))
+                self.generators.append(self._build(GENERATORS, "generator", i))
                 self.z_rec.append(torch.zeros_like(state_dict[f"z_rec.{i}"], device=self.r.device))
                 self.noise_amp.append(torch.zeros((), device=self.r.device))
         if self.D is None and any(key.startswith("D.") for key in state_dict):
-            self.D = self._build(DISCRIMINATORS, self.cfg["discriminator"], len(self.generators) - 1)
+            self.D = self._build(DISCRIMINATORS, "discriminator", len(self.generators) - 1)
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
         self._r = float(self.r)
         self._rec_prev = None
@@ -334,15 +349,8 @@ class SinGAN(GANModel):
         generator = None
         if seed is not None:
             generator = torch.Generator(device=self.r.device).manual_seed(seed)
-        modes = [G.training for G in self.generators]
-        for G in self.generators:
-            G.eval()
-        try:
-            out = self.synthesize(n, start_scale=start_scale, sizes=self.sizes(scale_v, scale_h), generator=generator)
-        finally:
-            for G, mode in zip(self.generators, modes):
-                G.train(mode)
-        return out
+        with eval_mode(self):
+            return self.synthesize(n, start_scale=start_scale, sizes=self.sizes(scale_v, scale_h), generator=generator)
 
     # ----------------------------------------------------------------- training
 
@@ -367,7 +375,7 @@ class SinGAN(GANModel):
         D.requires_grad_(True)
         for j in range(c["d_steps"]):
             prev = prevs[j:j + 1]
-            ctx.zero_grad("d")
+            ctx.zero_grad("D")
             with ctx.autocast():
                 real_score = D(real)
                 if stale and j == c["d_steps"] - 1:
@@ -384,11 +392,11 @@ class SinGAN(GANModel):
                         fake = self.forward_scale(k, noise, prev)
                 d_loss = self.gan_loss.d_loss(real_score, D(fake.detach()))
                 gp = gradient_penalty(D, real, fake, weight=c["lambda_grad"], per_pixel=True)
-            ctx.backward(d_loss + gp, "d")
-            ctx.optimizer_step("d")
+            ctx.backward(d_loss + gp, "D")
+            ctx.optimizer_step("D")
         D.requires_grad_(False)  # the G steps need no critic gradients
         for j in range(c["g_steps"]):
-            ctx.zero_grad("g")
+            ctx.zero_grad("G")
             with ctx.autocast():
                 if not stale and j > 0:
                     fake = self.forward_scale(k, noise, prev)
@@ -396,13 +404,13 @@ class SinGAN(GANModel):
                 g_rec = torch.zeros((), device=real.device)
                 if c["alpha"]:
                     g_rec = c["alpha"] * self.rec_loss(self.forward_scale(k, self.z_rec[k], rec_prev), real)
-            ctx.backward(g_adv + g_rec, "g", retain_graph=stale)
+            ctx.backward(g_adv + g_rec, "G", retain_graph=stale)
             if stale:
                 for (name, param) in G.named_parameters():
                     alias = aliases[name]
                     if alias.grad is not None:
                         param.grad = alias.grad if param.grad is None else param.grad + alias.grad
                         alias.grad = None
-            ctx.optimizer_step("g")
+            ctx.optimizer_step("G")
         D.requires_grad_(True)
         return {"d_loss": d_loss.detach(), "gp": gp.detach(), "g_adv": g_adv.detach(), "g_rec": g_rec.detach()}

@@ -3,48 +3,21 @@
 Losses as the official code: hinge GAN + 10 x feature matching + 10 x VGG19 perceptual (+ 0.05 x KLD with
 the encoder); TTUR (G 1e-4, D 4e-4, betas (0, 0.9)); one D and one G update per iteration.
 
-One generator forward per iteration: the fake made for the D update is the one the G update
-back-propagates through (D step first, then G step on the updated D). The official code runs G twice
-(G step, then D step on a regenerated fake); its sequence of updates is the same, shifted by half an
-iteration. Fake and real go through D as one batch in each step.
+``step_order: ganzoo`` (default) makes one generator forward per iteration: the fake made for the D
+update is the one the G update back-propagates through (D step first, then G step on the updated D).
+``step_order: official`` runs the official trainer's sequence: G step, then a D step on a fake
+regenerated (without graph) by the updated G, so G runs twice and its batch-norm statistics and
+spectral-norm vectors move twice. Fake and real go through D as one batch in each step.
 """
 import contextlib
 
 import torch
 
 from ganzoo.config import ConfigError, check_keys
-from ganzoo.data.segmap import instance_edges, one_hot
+from ganzoo.layers.onehot import compact_labels, instance_edges, one_hot
 from ganzoo.models.base import GANModel
-from ganzoo.layers.onehot import compact_labels
 from ganzoo.nets.spade import reparameterize
 from ganzoo.registry import DISCRIMINATORS, ENCODERS, GENERATORS, LOSSES, MODELS
-
-DEFAULTS = {
-    "label_nc": 150,                 # classes in the label maps (ADE20K raw labels: 0 = unlabeled + 150)
-    "contain_dontcare_label": True,  # one more one-hot channel (255 -> label_nc in the loaders)
-    "use_instance": False,           # append the instance-edge channel
-    "crop_size": 256,
-    "aspect_ratio": 1.0,
-    "generator": {"type": "spade_generator", "ngf": 64, "num_upsampling_layers": "normal",
-                  "norm": {"type": "spade", "param_free": "sync_batch", "hidden": 128, "kernel": 3},
-                  "spectral_norm": True},
-    "discriminator": {"type": "multiscale_patchgan", "num_d": 2, "n_layers": 4, "ndf": 64,
-                      "norm": "instance", "spectral_norm": True},
-    "encoder": None,                 # VAE: {type: spade_vae_encoder, z_dim: 256, ndf: 64}
-    "gan_loss": "hinge",
-    "lambda_feat": 10.0,
-    "lambda_vgg": 10.0,
-    "lambda_kld": 0.05,
-    "vgg": {"weights": None, "normalize_input": False},  # the official loss feeds [-1, 1] to VGG19
-    "fast_label_conv": True,         # label convs of G as lookups on the class index (same weights/outputs)
-    "lr_g": 1.0e-4,
-    "lr_d": 4.0e-4,
-    "betas": [0.0, 0.9],
-    "generator_checkpoint": None,    # NVlabs latest_net_G.pth (or a ganzoo file) loaded by prepare()
-    "discriminator_checkpoint": None,
-    "encoder_checkpoint": None,
-}
-
 
 def split_batch(pred):
     """D output on cat([fake, real]) -> (fake part, real part), nested lists kept."""
@@ -59,56 +32,68 @@ def split_batch(pred):
 class SPADEModel(GANModel):
     """SPADE: label map (+ z from a VAE encoder) -> image; multiscale PatchGAN; hinge + FM + VGG (+ KLD)."""
 
-    generator_name = "G"
-    test_kwargs = {"label_nc": 3, "crop_size": 32, "lambda_vgg": 0.0,
-                   "generator": {"type": "spade_generator", "ngf": 2, "norm": {"type": "spade", "hidden": 8}},
-                   "discriminator": {"type": "multiscale_patchgan", "ndf": 4}}
+    #: label facts the model and its dataset share: stated once in either section, filled into the other
+    DATA_KEYS = ("label_nc", "contain_dontcare_label", "crop_size", "aspect_ratio")
+
+    DEFAULTS = {
+        "label_nc": 150,                 # classes in the label maps (ADE20K raw labels: 0 = unlabeled + 150)
+        "contain_dontcare_label": True,  # one more one-hot channel (255 -> label_nc in the loaders)
+        "use_instance": False,           # append the instance-edge channel
+        "crop_size": 256,
+        "aspect_ratio": 1.0,
+        "generator": {"type": "spade_generator", "ngf": 64, "num_upsampling_layers": "normal",
+                      "norm": {"type": "spade", "param_free": "sync_batch", "hidden": 128, "kernel": 3},
+                      "spectral_norm": True},
+        "discriminator": {"type": "multiscale_patchgan", "num_d": 2, "n_layers": 4, "ndf": 64, "max_channels": 512,
+                          "norm": "instance", "spectral_norm": True},
+        "encoder": None,                 # VAE: {type: spade_vae_encoder, z_dim: 256, ndf: 64}
+        "gan_loss": "hinge",
+        "lambda_feat": 10.0,
+        "lambda_vgg": 10.0,
+        "lambda_kld": 0.05,
+        "vgg": {"weights": None, "normalize_input": False},  # the official loss feeds [-1, 1] to VGG19
+        "fast_label_conv": True,         # label convs of G as lookups on the class index (same weights/outputs)
+        "step_order": "ganzoo",          # ganzoo: D step, G step, one G forward; official: G step, D step, two
+        "lr_g": 1.0e-4,
+        "lr_d": 4.0e-4,
+        "betas": [0.0, 0.9],
+        "generator_checkpoint": None,    # NVlabs latest_net_G.pth (or a ganzoo file) loaded by prepare()
+        "discriminator_checkpoint": None,
+        "encoder_checkpoint": None,
+    }
 
     def __init__(self, **cfg):
         super().__init__()
-        cfg = check_keys(cfg, DEFAULTS, "model")
+        cfg = check_keys(cfg, self.DEFAULTS, "model")
+        if cfg["step_order"] not in ("ganzoo", "official"):
+            raise ConfigError(f"model.step_order must be ganzoo or official, got {cfg['step_order']!r}")
         self.cfg = cfg
         self.label_nc = int(cfg["label_nc"])
         self.num_classes = self.label_nc + int(bool(cfg["contain_dontcare_label"]))
         self.use_instance = bool(cfg["use_instance"])
         self.semantic_nc = self.num_classes + int(self.use_instance)
-        encoder_cfg = dict(cfg["encoder"]) if cfg["encoder"] else None
-        self.z_dim = int(encoder_cfg.get("z_dim", 256)) if encoder_cfg else None
-        if encoder_cfg is not None:
-            encoder_cfg.setdefault("z_dim", self.z_dim)
-        generator_cfg = dict(cfg["generator"])
-        if cfg["fast_label_conv"]:
-            generator_cfg["one_hot_classes"] = self.num_classes
         self.fast_label_conv = bool(cfg["fast_label_conv"])
-        self.G = GENERATORS.build(self._filled(generator_cfg, "generator", label_nc=self.semantic_nc,
-                                               crop_size=cfg["crop_size"], aspect_ratio=cfg["aspect_ratio"],
-                                               z_dim=self.z_dim))
-        self.D = DISCRIMINATORS.build(self._filled(cfg["discriminator"], "discriminator",
-                                                   input_nc=self.semantic_nc + 3))
-        self.E = ENCODERS.build(encoder_cfg) if encoder_cfg else None
+        encoder = ENCODERS.build(cfg["encoder"], where="model.encoder")
+        self.z_dim = encoder.z_dim if encoder is not None else None
+        # what the parts get from the model: the label channels, the output size and the encoder's z
+        classes = "model.label_nc + contain_dontcare_label"
+        owned = {"label_nc": self.semantic_nc, "crop_size": cfg["crop_size"], "aspect_ratio": cfg["aspect_ratio"],
+                 "z_dim": self.z_dim}
+        if self.fast_label_conv:
+            owned["one_hot_classes"] = self.num_classes
+        self.G = GENERATORS.build(cfg["generator"], owned, where="model.generator",
+                                  sources={"label_nc": f"{classes} + use_instance", "one_hot_classes": classes,
+                                           "z_dim": "model.encoder.z_dim"})
+        self.D = DISCRIMINATORS.build(cfg["discriminator"], {"input_nc": self.semantic_nc + 3},
+                                      where="model.discriminator",
+                                      sources={"input_nc": f"{classes} + use_instance + 3 image channels"})
+        self.E = encoder
         self.gan_loss = LOSSES.build(cfg["gan_loss"])
         self.feature_matching = LOSSES.build("feature_matching")
         self.kld = LOSSES.build("kld")
         self._vgg = []  # built on first use (needs the VGG19 weights; never saved in checkpoints)
 
-    @staticmethod
-    def _filled(section, where, **values):
-        section = dict(section)
-        for key, value in values.items():
-            if key in section and section[key] != value:
-                raise ConfigError(f"model.{where}.{key}={section[key]!r} conflicts with the model's value {value!r}; "
-                                  f"set it at model level (label_nc/contain_dontcare_label/use_instance/crop_size/"
-                                  f"aspect_ratio/encoder.z_dim)")
-            section[key] = value
-        return section
-
     # ------------------------------------------------------------------ contract
-
-    def networks(self):
-        nets = {"G": self.G, "D": self.D}
-        if self.E is not None:
-            nets["E"] = self.E
-        return nets
 
     def generator_params(self):
         params = list(self.G.parameters())
@@ -172,22 +157,41 @@ class SPADEModel(GANModel):
                    for w, f, r in zip(vgg.layer_weights, fake_feats, real_feats))
 
     def train_step(self, batch, ctx):
-        device = ctx.device
-        seg, g_seg = self.condition(batch, device)
-        real = batch["image"].to(device, non_blocking=True)
-        logs = {}
+        """One D and one G update, in the order ``model.step_order`` names (docs/spade.md)."""
+        seg, g_seg = self.condition(batch, ctx.device)
+        real = batch["image"].to(ctx.device, non_blocking=True)
+        if self.cfg["step_order"] == "official":  # G step, then D step on a fake from the updated G
+            losses = self._generator_step(ctx, seg, real, *self._generate(ctx, g_seg, real))
+            with torch.no_grad():
+                fake = self._generate(ctx, g_seg, real)[0]
+            d_loss = self._discriminator_step(ctx, seg, fake, real)
+        else:  # D step, then G step back-propagating through the same fake
+            fake, mu, logvar = self._generate(ctx, g_seg, real)
+            d_loss = self._discriminator_step(ctx, seg, fake.detach(), real)
+            losses = self._generator_step(ctx, seg, real, fake, mu, logvar)
+        logs = {name: value.detach() for name, value in losses.items()}
+        logs["g_loss"] = sum(logs.values())
+        logs["d_loss"] = d_loss.detach()
+        return logs
+
+    def _generate(self, ctx, g_seg, real):
+        """(fake, mu, logvar): with the encoder, z is reparameterised from the real image's code."""
         with ctx.autocast():
             mu = logvar = z = None
             if self.E is not None:
                 mu, logvar = self.E(real)
                 z = reparameterize(mu, logvar)
-            fake = self.G(g_seg, z)
+            return self.G(g_seg, z), mu, logvar
 
-            pred_fake, pred_real = self.discriminate(seg, fake.detach(), real)
+    def _discriminator_step(self, ctx, seg, fake, real):
+        with ctx.autocast():
+            pred_fake, pred_real = self.discriminate(seg, fake, real)
             d_loss = self.gan_loss.d_loss(pred_real, pred_fake)
         ctx.backward(d_loss, "D")
         ctx.optimizer_step("D")
+        return d_loss
 
+    def _generator_step(self, ctx, seg, real, fake, mu, logvar):
         # under DDP, D's gradients are neither computed nor reduced in the G step
         no_sync = self.D.no_sync() if hasattr(self.D, "no_sync") else contextlib.nullcontext()
         with ctx.autocast(), no_sync:
@@ -199,15 +203,10 @@ class SPADEModel(GANModel):
                 losses["g_vgg"] = self.vgg_loss(fake, real) * self.cfg["lambda_vgg"]
             if self.E is not None:
                 losses["kld"] = self.kld(mu.float(), logvar.float()) * self.cfg["lambda_kld"]
-            g_loss = sum(losses.values())
         # only G (and E) receive gradients: D's weight gradients are never computed here
-        ctx.backward(g_loss, "G", inputs=self.generator_params())
+        ctx.backward(sum(losses.values()), "G", inputs=self.generator_params())
         ctx.optimizer_step("G")
-
-        logs.update({name: value.detach() for name, value in losses.items()})
-        logs["g_loss"] = g_loss.detach()
-        logs["d_loss"] = d_loss.detach()
-        return logs
+        return losses
 
     # ------------------------------------------------------------------ sampling
 

@@ -16,7 +16,6 @@ class PatchGAN(nn.Module):
     ``norm`` (+ spectral norm), stride 1 in the last middle layer, a final 1-channel conv.
     ``forward`` returns the list of every layer's output (the last is the prediction map).
     """
-    test_kwargs = {"input_nc": 4, "ndf": 4}
 
     def __init__(self, input_nc=154, ndf=64, n_layers=4, norm="instance", spectral_norm=True, max_channels=512,
                  init="xavier", init_gain=0.02):
@@ -46,14 +45,13 @@ class PatchGAN(nn.Module):
 class MultiscalePatchGAN(nn.Module):
     """``num_d`` PatchGANs on the input and its 3x3/stride-2 average-pooled copies; returns one
     feature list per scale (the format of the feature-matching and GAN losses)."""
-    test_kwargs = {"input_nc": 4, "ndf": 4}
 
     def __init__(self, input_nc=154, num_d=2, ndf=64, n_layers=4, norm="instance", spectral_norm=True,
-                 init="xavier", init_gain=0.02):
+                 max_channels=512, init="xavier", init_gain=0.02):
         super().__init__()
         self.num_d = num_d
         for i in range(num_d):
-            self.add_module(f"discriminator_{i}", PatchGAN(input_nc, ndf, n_layers, norm, spectral_norm,
+            self.add_module(f"discriminator_{i}", PatchGAN(input_nc, ndf, n_layers, norm, spectral_norm, max_channels,
                                                            init=init, init_gain=init_gain))
 
     def forward(self, x):

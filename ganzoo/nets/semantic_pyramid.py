@@ -11,21 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.backbones.vgg16_places365 import VGG16Places365
 from ganzoo.layers.blocks import ResBlock, SelfAttention
 from ganzoo.layers.conv import ConvBlock, build_activation, conv2d, linear
 from ganzoo.layers.init import init_weights
 from ganzoo.layers.norms import build_norm
+from ganzoo.layers.spectral_norm import spectral_norm as apply_spectral_norm
 from ganzoo.registry import DISCRIMINATORS, GENERATORS
 
 
 def _scaled(channels, factor):
     return [max(int(c / factor), 1) for c in channels]
-
-
-def _levels(levels):
-    """(name, channels, stride or None) per level; default: the VGG16-Places365 pyramid."""
-    return [tuple(level) for level in (levels or VGG16Places365.levels)]
 
 
 class _UpConvBlock(nn.Module):
@@ -47,16 +42,17 @@ class SemanticPyramidGenerator(nn.Module):
     ``sagan``: pre-activation residual blocks with (class-conditional) BN, spectral norm, self-attention,
     spectral-normed 3x3 injectors of ``cat(feature * mask, mask)``. ``res`` / ``default``: the simpler
     ResNet18-seed variants (residual BN blocks / transposed-conv blocks, conv-BN-ReLU injectors, no SN).
-    ``use_levels`` restricts injection to some level names (others get no injector).
+    ``levels``: the classifier's ``(name, channels, stride or None)`` per level (the model passes its
+    backbone's); ``use_levels`` restricts injection to some level names (others get no injector).
     """
 
-    def __init__(self, levels=None, image_size=256, z_dim=128, channels=(512, 512, 256, 128, 64), stem_channels=128,
+    def __init__(self, levels, image_size=256, z_dim=128, channels=(512, 512, 256, 128, 64), stem_channels=128,
                  channel_factor=1.0, num_classes=0, gen_type="sagan", attention=(2,), spectral_norm=None,
                  inject_kernel=3, inject_mask=True, use_levels=None, activation="lrelu", init="xavier"):
         super().__init__()
         if gen_type not in ("sagan", "res", "default"):
             raise ValueError(f"generator gen_type must be sagan, res or default, got {gen_type!r}")
-        self.levels = _levels(levels)
+        self.levels = [tuple(level) for level in levels]
         self.z_dim, self.num_classes, self.inject_mask = z_dim, num_classes, inject_mask
         sn = gen_type == "sagan" if spectral_norm is None else spectral_norm
         channels = _scaled(channels, channel_factor)
@@ -189,7 +185,7 @@ class SAGANProjectionDiscriminator(nn.Module):
         if num_classes:
             self.embed = nn.Embedding(num_classes, fin)
             if spectral_norm:
-                self.embed = nn.utils.parametrizations.spectral_norm(self.embed)
+                self.embed = apply_spectral_norm(self.embed)
         init_weights(self, kind="xavier", gain=1.0)
 
     def forward(self, x, class_ids=None):

@@ -18,7 +18,6 @@ from ganzoo.layers.onehot import OneHotConv2d
 from ganzoo.registry import ENCODERS, GENERATORS
 
 NUM_UPSAMPLINGS = {"normal": 5, "more": 6, "most": 7}
-DEFAULT_NORM = {"type": "spade", "param_free": "sync_batch", "hidden": 128, "kernel": 3}
 
 
 def latent_size(crop_size, aspect_ratio, num_upsampling_layers):
@@ -39,19 +38,18 @@ class SPADEGenerator(nn.Module):
 
     ``label_nc`` is the number of condition channels (one-hot classes incl. dontcare, + 1 edge channel
     when instances are used). With ``z_dim`` set (VAE mode) the first layer is a linear map of z,
-    otherwise a 3x3 conv of the label map resized to the latent size.
+    otherwise a 3x3 conv of the label map resized to the latent size. ``norm`` is the res-blocks' norm
+    spec (the official ``sync_batch`` param-free form is set by the SPADE model's defaults).
 
     ``one_hot_classes``: when set, the first that many condition channels are a one-hot map and ``forward``
     also accepts the compact condition of :func:`compact_labels` (class index + extra channels); the
     label convs then run as lookups (:class:`OneHotConv2d`), same parameters, same outputs.
     """
-    test_kwargs = {"label_nc": 4, "ngf": 2, "crop_size": 32, "norm": {"type": "spade", "hidden": 8}}
 
     def __init__(self, label_nc=151, ngf=64, num_upsampling_layers="normal", crop_size=256, aspect_ratio=1.0,
-                 norm=None, spectral_norm=True, z_dim=None, output_nc=3, init="xavier", init_gain=0.02,
+                 norm="spade", spectral_norm=True, z_dim=None, output_nc=3, init="xavier", init_gain=0.02,
                  one_hot_classes=None):
         super().__init__()
-        norm = dict(DEFAULT_NORM) if norm is None else norm
         self.label_nc, self.ngf, self.z_dim = label_nc, ngf, z_dim
         self.num_upsampling_layers = num_upsampling_layers
         self.sh, self.sw = latent_size(crop_size, aspect_ratio, num_upsampling_layers)
@@ -95,10 +93,11 @@ class SPADEGenerator(nn.Module):
         return [getattr(self, name) for name in names + (["up_4"] if hasattr(self, "up_4") else [])]
 
     def forward(self, seg, z=None):
-        """``seg``: (N, label_nc, H, W) condition, or its compact form when ``one_hot_classes`` is set."""
+        """``seg``: (N, label_nc, H, W) condition, or its compact form when ``one_hot_classes`` is set;
+        ``z``: (N, z_dim) latent, required with ``z_dim`` (the model draws it)."""
         if self.z_dim:
             if z is None:
-                z = torch.randn(seg.shape[0], self.z_dim, device=seg.device)
+                raise ValueError(f"this generator has z_dim={self.z_dim}: pass z (N, {self.z_dim})")
             x = self.fc(z).view(-1, 16 * self.ngf, self.sh, self.sw)
         else:
             x = self.fc(F.interpolate(seg, size=(self.sh, self.sw), mode="nearest"))
@@ -119,7 +118,6 @@ class SPADEEncoder(nn.Module):
     The input is resized (bilinear) to ``input_size`` (256 as in the reference); the number of convs follows
     from it so the final map is always 4x4. ``z_dim`` is honoured (the reference hard-codes 256).
     """
-    test_kwargs = {"z_dim": 8, "ndf": 2, "input_size": 16}
 
     def __init__(self, z_dim=256, ndf=64, input_size=256, norm="instance", spectral_norm=True,
                  init="xavier", init_gain=0.02):
@@ -147,7 +145,6 @@ class SPADEEncoder(nn.Module):
             x = getattr(self, f"layer{i + 1}")(x)
         x = x.flatten(1)
         return self.fc_mu(x), self.fc_var(x)
-
 
 
 def reparameterize(mu, logvar, generator=None):

@@ -2,9 +2,10 @@
 
 The official files (``checkpoints/<name>/<epoch>_net_G.pth``, ``_net_D.pth``, ``_net_E.pth``) are plain
 state dicts saved with the old ``torch.nn.utils.spectral_norm`` (``weight_orig``, ``weight_u``,
-``weight_v``) and the official module names (``conv_0``, ``norm_0.mlp_shared`` ...). ganzoo uses
-``torch.nn.utils.parametrizations.spectral_norm`` and the shared ResBlock / SPADE names. The spectral
-norm state (u, v) is carried over, so eval-mode outputs are the same as the official network's.
+``weight_v``) and the official module names (``conv_0``, ``norm_0.mlp_shared`` ...). ganzoo uses the
+key layout of ``torch.nn.utils.parametrizations.spectral_norm`` (:mod:`ganzoo.layers.spectral_norm`)
+and the shared ResBlock / SPADE names. The spectral norm state (u, v) is carried over, so eval- and
+training-mode outputs are the same as the official network's.
 
 Options are read from ``opt.txt`` beside the checkpoint when present, else inferred from tensor shapes
 (with the released models' settings for 151 / 184 / 36 label channels).
@@ -208,3 +209,32 @@ def discriminator_options(path):
     n_layers = len({k.split(".")[1] for k in state if k.startswith("discriminator_0.")}) - 1
     return {"type": "multiscale_patchgan", "num_d": num_d, "n_layers": n_layers, "ndf": state[first[0]].shape[0],
             "norm": "instance", "spectral_norm": any("weight_orig" in k or "parametrizations" in k for k in state)}
+
+
+# ------------------------------------------------------------------------------------------- building
+
+def build_from_reference(path, discriminator=None, encoder=None, overrides=()):
+    """``(model, model_cfg)``: a ganzoo ``spade`` model holding the official generator file ``path`` (options
+    from :func:`options_from_checkpoint`), the official ``discriminator`` file if given, and for a VAE generator
+    its encoder (``encoder``, default: ``*_net_E.pth`` beside ``path``). ``overrides`` are dotted model keys
+    (``num_upsampling_layers=more``) applied to the options before the model is built."""
+    from ganzoo.config import apply_overrides
+    from ganzoo.registry import MODELS
+
+    model_cfg = {"type": "spade", **options_from_checkpoint(path)}
+    if discriminator:
+        model_cfg["discriminator"] = discriminator_options(discriminator)
+    model_cfg = apply_overrides(model_cfg, overrides)
+    model = MODELS.build(model_cfg)
+    load_into(model.G, path)
+    if discriminator:
+        load_into(model.D, discriminator)
+    if model.E is not None:
+        folder, name = os.path.split(path)
+        encoder = encoder or os.path.join(folder, name.replace("_net_G", "_net_E"))
+        if not os.path.isfile(encoder):
+            raise FileNotFoundError(f"{path} is a VAE generator: its encoder {encoder} is needed too")
+        load_into(model.E, encoder)
+    elif encoder:
+        raise ValueError(f"an encoder was given but {path} is not a VAE generator (its fc is a conv)")
+    return model, model_cfg
