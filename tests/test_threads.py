@@ -127,8 +127,10 @@ def test_auto_tunes_only_a_single_cpu_process(device, world, deterministic, cand
 
 @pytest.mark.parametrize("value", [0, -1, "fast", 1.5, True, None])
 def test_bad_settings_are_one_line_config_errors(value):
+    from ganzoo.engine.options import load_config
+    cfg = {"model": {"type": "tests.toy_gan:ToyGAN"}, "train": {"threads": value}}
     with pytest.raises(ConfigError, match="train.threads must be auto or a positive integer"):
-        threads.for_run(value, torch.device("cpu"))
+        load_config(cfg)
 
 
 @pytest.mark.parametrize("setting", ["auto", 1])

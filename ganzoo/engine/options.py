@@ -167,6 +167,9 @@ def resolve(cfg):
     if not isinstance(train["optim"] or {}, dict):
         raise ConfigError("train.optim must map optimizer names to settings, e.g. {G: {lr: 2.0e-4}}")
     train["optim"] = train["optim"] or {}
+    threads = train["threads"]
+    if threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"train.threads must be auto or a positive integer, got {threads!r}")
     if not isinstance(train["batch_size"], int) or train["batch_size"] < 1:
         raise ConfigError(f"train.batch_size must be a positive integer, got {train['batch_size']!r}")
     for key in ("log_every", "sample_every", "ckpt_every"):

@@ -16,7 +16,6 @@ import time
 
 import torch
 
-from ganzoo.config import ConfigError
 
 BUDGET = 0.05     # after a trial, the next one waits 1 / BUDGET times that trial's cost
 ROUNDS = 3        # timed steps per candidate in one trial
@@ -25,9 +24,8 @@ CLEAR_WIN = 2.0   # one round decides when the fastest count's step is this many
 
 def for_run(setting, device, world_size=1, deterministic=False, report=None):
     """The :class:`ThreadTuner` of ``train.threads``: ``auto`` tunes on a single CPU process, unless
-    ``run.deterministic``; an integer fixes the count; elsewhere the count torch has is kept."""
-    if setting != "auto" and (isinstance(setting, bool) or not isinstance(setting, int) or setting < 1):
-        raise ConfigError(f"train.threads must be auto or a positive integer, got {setting!r}")
+    ``run.deterministic``; an integer fixes the count; elsewhere the count torch has is kept. ``setting``
+    was validated by :func:`ganzoo.engine.options.load_config`."""
     current = torch.get_num_threads()
     if setting != "auto":
         candidates = (setting,)
