@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+import ganzoo
 from ganzoo.cli.train import make_trainer
 from ganzoo.config import ConfigError
 from ganzoo.engine import checkpoint, options
@@ -157,7 +158,8 @@ def test_checkpoint_contents_load_weights_only(tmp_path):
     assert not any("module." in k or "_orig_mod" in k for k in state["model"])
     assert state["config"]["train"]["precision"] == "fp16"
 
-    model, cfg = checkpoint.load_model(str(run_dir))  # run dir -> latest; EMA generator weights
+    model = ganzoo.load(str(run_dir), device="cpu")  # run dir -> latest; EMA generator weights
+    cfg = model.config
     assert not model.training and cfg["model"]["type"] == "tests.toy_gan:ToyGAN"
     assert torch.equal(model.G.heads[0].weight, trainer.ema.shadow["heads.0.weight"])
     assert torch.equal(model.D[1].weight, trainer.model.D[1].weight)

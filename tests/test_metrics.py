@@ -179,8 +179,10 @@ def test_eval_cli_loads_the_config_with_the_trainer_defaults(tmp_path, monkeypat
     from ganzoo.registry import DATASETS
     built = {}
 
-    def fake_load_model(path, device="cpu"):
-        return EchoModel(noise=0.2), {"data": {"type": "fake"}}
+    def fake_load_model(path, device="auto"):
+        model = EchoModel(noise=0.2)
+        model.config = {"data": {"type": "fake"}}
+        return model
 
     def fake_build(cfg):
         built.update(cfg)

@@ -9,7 +9,8 @@ from PIL import Image
 from ganzoo.apps import singan as apps
 from ganzoo.cli.singan import main as singan_main
 from ganzoo.cli.train import main as train_main, make_trainer
-from ganzoo.engine.checkpoint import load, load_model
+import ganzoo
+from ganzoo.engine.checkpoint import load
 
 torch.set_num_threads(1)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,7 +28,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(run_dir):
-    m, _ = load_model(run_dir)
+    m = ganzoo.load(run_dir, device="cpu")
     return m
 
 

@@ -114,8 +114,9 @@ def test_convert_cli_and_synthesize_official_generator(tmp_path, capsys):
     out_ckpt = tmp_path / "converted.pt"
     assert run_cli("convert_spade", [str(run / "latest_net_G.pth"), "--discriminator", str(run / "latest_net_D.pth"),
                                      "--out", str(out_ckpt)]) == 0
-    from ganzoo.engine.checkpoint import load_model
-    loaded, cfg = load_model(str(out_ckpt))
+    import ganzoo
+    loaded = ganzoo.load(str(out_ckpt), device="cpu")
+    cfg = loaded.config
     model.eval()
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+import ganzoo
 from ganzoo.cli.common import require_path, run_cli
 from ganzoo.fileio import atomic_path
 
@@ -53,10 +54,9 @@ def from_reference(args):
 
 
 def to_reference(args):
-    from ganzoo.engine.checkpoint import load_model
     from ganzoo.nets.spade_convert import to_reference as rename
 
-    model, _ = load_model(args.checkpoint)
+    model = ganzoo.load(args.checkpoint, device="cpu")
     for letter, net in (("G", model.G), ("D", model.D), ("E", model.E)):
         if net is not None:
             _save(rename(net.state_dict()), os.path.join(args.to_reference, f"latest_net_{letter}.pth"))

@@ -9,6 +9,7 @@ e.g. ``data.root=/data/val``). Metrics are METRICS entries, e.g.
 import argparse
 import json
 
+import ganzoo
 from ganzoo.cli.common import require_path, run_cli
 from ganzoo.fileio import write_text
 
@@ -31,12 +32,11 @@ def evaluate_checkpoint(checkpoint, config_path, overrides, metric_specs, device
     from ..engine.options import build_dataset, load_config
     cfg = load_config(config_path, overrides) if config_path else None
     from ..device import pick_device
-    from ..engine.checkpoint import load_model
     from ..metrics.evaluate import run_metrics
     from ..registry import METRICS
     device = pick_device(device)
-    model, saved = load_model(checkpoint, device=device)
-    cfg = cfg or load_config(saved, overrides, where=f"the config saved in {checkpoint}")
+    model = ganzoo.load(checkpoint, device=device)
+    cfg = cfg or load_config(model.config, overrides, where=f"the config saved in {checkpoint}")
     if metric_specs is None:
         metric_specs = cfg["eval"]["metrics"]
         if not metric_specs:

@@ -14,6 +14,7 @@ image, its input first, then the k samples.
 import argparse
 import json
 
+import ganzoo
 from ganzoo.cli.common import positive_int, require_path, run_cli
 from ganzoo.fileio import atomic_path, write_text
 
@@ -88,10 +89,10 @@ def run(args):
 
     from ganzoo.apps import semantic_pyramid as sp
     from ganzoo.device import pick_device
-    from ganzoo.engine.checkpoint import load_model
 
     device = pick_device(args.device)
-    model, cfg = load_model(args.checkpoint, device=device)
+    model = ganzoo.load(args.checkpoint, device=device)
+    cfg = model.config
     size = model.cfg["image_size"]
     if args.app == "fid":
         from ganzoo.engine.options import split_data

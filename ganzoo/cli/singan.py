@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+import ganzoo
 from ganzoo.cli.common import positive_int, require_path, run_cli, subcommand_debug_flag
 
 
@@ -86,9 +87,8 @@ def run(args):
 
     from ganzoo.apps import singan as apps
     from ganzoo.device import pick_device
-    from ganzoo.engine.checkpoint import load_model
 
-    model, _ = load_model(args.checkpoint, device=pick_device(args.device))
+    model = ganzoo.load(args.checkpoint, device=pick_device(args.device))
     if not hasattr(model, "synthesize"):
         raise ValueError(f"{args.checkpoint} is not a SinGAN checkpoint")
     written = []

@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 
+import ganzoo
 from ganzoo.cli.common import positive_int, require_path, run_cli
 from ganzoo.fileio import atomic_path
 
@@ -45,7 +46,6 @@ def load_spade(path, device):
     """(model, cfg) from a ganzoo checkpoint or an official generator file."""
     import torch
 
-    from ganzoo.engine import checkpoint
     from ganzoo.nets.spade_convert import build_from_reference, is_reference_state, read_state
 
     if os.path.isfile(path):
@@ -53,10 +53,10 @@ def load_spade(path, device):
         if isinstance(raw, dict) and "format" not in raw and is_reference_state(read_state(path)):
             model, model_cfg = build_from_reference(path)
             return model.to(device).eval(), {"model": model_cfg}
-    model, cfg = checkpoint.load_model(path, device=device)
-    if cfg["model"].get("type") != "spade":
-        raise ValueError(f"{path} holds a {cfg['model'].get('type')!r} model, not spade")
-    return model, cfg
+    model = ganzoo.load(path, device=device)
+    if model.config["model"]["type"] != "spade":
+        raise ValueError(f"{path} holds a {model.config['model']['type']!r} model, not spade")
+    return model, model.config
 
 
 def read_label(path, model):

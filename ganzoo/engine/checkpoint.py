@@ -114,8 +114,11 @@ def load(path, device="cpu"):
     return state
 
 
-def load_model(path, device="cpu"):
-    """``(model, cfg)`` from a checkpoint: built from its config, weights loaded, EMA generator, eval mode."""
+def load_model(path, device="auto"):
+    """What :func:`ganzoo.load` does: the model of a checkpoint (file, ``checkpoints/`` folder or run folder),
+    built from its complete config (``model.config``), weights loaded, the EMA weights in the generator when
+    the run used EMA, in eval mode on ``device`` (``auto``, ``cpu``, ``cuda:1`` …)."""
+    from ganzoo.device import pick_device
     from ganzoo.engine.options import load_config
     from ganzoo.registry import MODELS
 
@@ -126,4 +129,5 @@ def load_model(path, device="cpu"):
     if state.get("ema"):
         generator = getattr(model, model.generator_name)
         generator.load_state_dict({**generator.state_dict(), **state["ema"]["shadow"]})
-    return model.to(device).eval(), cfg
+    model.config = cfg
+    return model.to(pick_device(device)).eval()
