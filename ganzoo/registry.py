@@ -85,6 +85,10 @@ class Registry:
         model.label_nc + contain_dontcare_label``). The type is looked up and the keys
         checked against its constructor here, so a model can validate its parts before it builds them.
         """
+        return self._filled(cfg, owned, where, sources, complete=False)
+
+    def _filled(self, cfg, owned, where, sources, complete):
+        """:meth:`fill`; with ``complete`` the required constructor kwargs must be there too (for :meth:`build`)."""
         where = where or self.name
         cfg = {"type": cfg} if isinstance(cfg, str) else dict(cfg)
         if "type" not in cfg:
@@ -99,7 +103,7 @@ class Registry:
                 raise ConfigError(f"{where}.{key}={cfg[key]!r} conflicts with {source}")
         cfg.update(owned or {})
         kwargs = {key: value for key, value in cfg.items() if key != "type"}
-        _check_signature(self.get(cfg["type"]), kwargs, f"{where} ({cfg['type']})", complete=False)
+        _check_signature(self.get(cfg["type"]), kwargs, f"{where} ({cfg['type']})", complete)
         return cfg
 
     def build(self, cfg, owned=None, where=None, sources=None):
@@ -110,11 +114,8 @@ class Registry:
             return None
         if callable(cfg):
             return cfg(**(owned or {}))
-        kwargs = self.fill(cfg, owned, where, sources)
-        name = kwargs.pop("type")
-        factory = self.get(name)
-        _check_signature(factory, kwargs, f"{where or self.name} ({name})", complete=True)
-        return factory(**kwargs)
+        kwargs = self._filled(cfg, owned, where, sources, complete=True)
+        return self.get(kwargs.pop("type"))(**kwargs)
 
     def names(self, filter=None):
         """Registered names, sorted; ``filter`` is a shell pattern such as ``"singan_*"``."""

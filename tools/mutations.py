@@ -161,6 +161,9 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=900, help="seconds per test run")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTATIONS if args.k.lower() in m.name.lower()]
+    if not chosen:
+        print(f"error: no mutation name contains {args.k!r} (see --list)", file=sys.stderr)
+        return 2
     if args.list:
         for m in chosen:
             print(f"{m.name:50s} {m.path:36s} {m.tests}")

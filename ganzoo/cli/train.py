@@ -77,7 +77,7 @@ def resolve_run(config_path, overrides=(), run_dir=None, resume=None, allow_chan
     if not os.path.isfile(saved_path):
         raise ConfigError(f"cannot resume {run_dir}: it has no config.yaml (not a ganzoo run directory)")
     saved = load_config(saved_path)
-    cfg = load_config(config_path or saved_path, overrides)
+    cfg = load_config(config_path or saved, overrides, where=None if config_path else saved_path)
     cfg["run"]["dir"] = saved["run"]["dir"] = run_dir
     changes = changed_keys(saved, cfg)
     if changes and not allow_changes:

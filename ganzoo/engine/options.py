@@ -108,7 +108,7 @@ def _link_model_and_data(cfg, stated, keys, data_defaults):
     side fills the other, the model's default fills both when neither side gives it, and two different values
     are a one-line error naming both keys."""
     for key in keys:
-        in_model, in_data = key in stated["model"], key in (stated["data"] or {})
+        in_model, in_data = key in stated["model"], key in stated["data"]
         if in_model and in_data and stated["model"][key] != stated["data"][key]:
             raise ConfigError(f"model.{key}={stated['model'][key]!r} conflicts with data.{key}="
                               f"{stated['data'][key]!r}: state it once (the other side is filled from it)")

@@ -130,6 +130,7 @@ class Trainer:
         self.model.prepare(self.dataset)
         self.stages = self.model.stages()
         self.totals = [self._stage_steps(i) for i in range(len(self.stages))]
+        self.costs = [float(stage.get("cost", 1.0)) for stage in self.stages]  # relative cost of one step
         self.ema = EMA(**train["ema"]) if train["ema"] else None
         if resume_path:
             self._restore(checkpoint.load(resume_path, device=self.device), resume_path)
@@ -361,7 +362,7 @@ class Trainer:
         steps = max(self.step - start_step, 1)
         sec_per_step = (now - start_time) / steps
         # later stages scaled by their cost per step relative to this one (SinGAN's finer scales cost more)
-        cost = [float(stage.get("cost", 1.0)) for stage in self.stages]
+        cost = self.costs
         remaining = (self.totals[self.stage] - self.stage_step) + sum(
             total * cost[i] / cost[self.stage] for i, total in enumerate(self.totals) if i > self.stage)
         record = {
