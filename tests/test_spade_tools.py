@@ -116,7 +116,6 @@ def test_convert_cli_and_synthesize_official_generator(tmp_path, capsys):
                                      "--out", str(out_ckpt)]) == 0
     import ganzoo
     loaded = ganzoo.load(str(out_ckpt), device="cpu")
-    cfg = loaded.config
     model.eval()
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key

@@ -6,7 +6,6 @@ differentiation as the default inductor backend (aot_autograd is what cannot dif
 twice, hence ``double_backward_networks``), without the C++ code generation that takes minutes per network
 on a CPU. One case compiles the toy GAN with inductor itself.
 """
-import functools
 import json
 import os
 
