@@ -86,9 +86,8 @@ def run(args):
     import torch
 
     from ganzoo.apps import singan as apps
-    from ganzoo.device import pick_device
 
-    model = ganzoo.load(args.checkpoint, device=pick_device(args.device))
+    model = ganzoo.load(args.checkpoint, device=args.device)
     if not hasattr(model, "synthesize"):
         raise ValueError(f"{args.checkpoint} is not a SinGAN checkpoint")
     written = []
