@@ -1,0 +1,1 @@
+"""Many runs of one config: grid expansion, run naming, skip finished / resume broken, local executor."""
