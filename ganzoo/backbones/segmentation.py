@@ -42,9 +42,8 @@ def ade20k_class_names(synonyms=False):
     From ``ganzoo/assets/ade20k_classes.txt`` (the Name column of objectInfo150.csv, words joined by
     ``;``); by default only the first word-group before the first ``;`` ("building;edifice" -> "building").
     """
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "ade20k_classes.txt")
-    with open(path) as f:
-        names = [line.strip() for line in f if line.strip()]
+    from ganzoo.data.palettes import ASSETS, CLASS_FILES, read_class_list
+    names = read_class_list(os.path.join(ASSETS, CLASS_FILES["ade20k"]))
     return names if synonyms else [name.split(";")[0] for name in names]
 
 

@@ -124,17 +124,8 @@ def same_size_batches(sizes, batch_size):
 def palette():
     """(151, 3) uint8: value 0 (unlabeled) black, classes 1..150 a fixed distinct colour each."""
     import numpy as np
-    colours = np.zeros((151, 3), dtype=np.uint8)
-    for value in range(1, 151):  # bit-interleaved colours (Pascal VOC style): injective over 0..255
-        r = g = b = 0
-        code = value
-        for shift in range(7, -1, -1):
-            r |= ((code >> 0) & 1) << shift
-            g |= ((code >> 1) & 1) << shift
-            b |= ((code >> 2) & 1) << shift
-            code >>= 3
-        colours[value] = (r, g, b)
-    return colours
+    from ..data.palettes import distinct_colors
+    return np.asarray(distinct_colors(151), dtype=np.uint8)
 
 
 def preview(photo, label_values, names, colours, max_legend=12):
