@@ -1,18 +1,21 @@
 """Fetch a file over HTTP(S) so that nothing partial or unverified is ever left at its destination.
 
-The body streams to a temporary file beside ``dest``; it is checked (length, sha256 or hash prefix),
-fsynced and only then moved onto ``dest``. Any failure removes the temporary file and raises a one-line
-:class:`DownloadError`.
+The body streams to a temporary file beside ``dest`` (same folder, so the final move is atomic); it is
+checked (length, sha256 or hash prefix, then the caller's ``check``), fsynced and only then moved onto
+``dest``. Any failure removes the temporary file and raises a one-line :class:`DownloadError`.
 
 ``GANZOO_MIRROR=http://host/prefix`` replaces scheme and host of every URL (air-gapped mirrors, tests);
 ``GANZOO_OFFLINE=1`` (or :func:`set_offline`) forbids fetching.
 """
 import hashlib
+import http.client
 import os
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 
+TIMEOUT_S = 60
 _offline_override = None
 
 
@@ -21,7 +24,8 @@ class DownloadError(OSError):
 
 
 def set_offline(flag):
-    """Forbid (True) or allow (False) fetching in this process, whatever ``GANZOO_OFFLINE`` says."""
+    """Forbid (True) or allow (False) fetching in this process, whatever ``GANZOO_OFFLINE`` says;
+    ``None`` goes back to the variable."""
     global _offline_override
     _offline_override = None if flag is None else bool(flag)
 
@@ -38,42 +42,56 @@ def mirrored(url):
     if not mirror:
         return url
     base = urllib.parse.urlsplit(mirror)
+    if not base.scheme or not base.netloc:
+        raise DownloadError(f"GANZOO_MIRROR={mirror!r} is not a URL like http://host/prefix")
     parts = urllib.parse.urlsplit(url)
     path = base.path.rstrip("/") + parts.path
     return urllib.parse.urlunsplit((base.scheme, base.netloc, path, parts.query, ""))
 
 
-def download(url, dest, sha256=None, hash_prefix=None, progress=True, what=None):
-    """Download ``url`` to ``dest`` (verified, atomic) and return ``dest``."""
+def download(url, dest, sha256=None, hash_prefix=None, progress=True, what=None, check=None):
+    """Download ``url`` (through ``$GANZOO_MIRROR``) to ``dest``, verified and atomic; return ``dest``.
+
+    ``check(tmp_path)``, called before the move, raises ``ValueError`` when the file is not what was asked
+    for. ``progress``: a tqdm bar on stderr when it is a terminal.
+    """
     url = mirrored(url)
     name = what or os.path.basename(dest)
     if offline():
         raise DownloadError(f"{name}: offline (GANZOO_OFFLINE), not fetching {url}: put the file at {dest}")
     folder = os.path.dirname(os.path.abspath(dest))
-    tmp = f"{dest}.part{os.getpid()}"
+    tmp = None
     try:
         os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".part")
         digest = hashlib.sha256()
-        with urllib.request.urlopen(url, timeout=60) as response:
+        request = urllib.request.Request(url, headers={"User-Agent": "ganzoo"})
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             total = response.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else None
-            with open(tmp, "wb") as f, _bar(total, name, progress) as bar:
-                received = 0
+            received = 0
+            with _bar(total, name, progress) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     f.write(block)
                     digest.update(block)
                     received += len(block)
                     bar.update(len(block))
-                if total is not None and received != total:
-                    raise DownloadError(f"{name}: connection dropped after {received} of {total} bytes from {url}")
-                f.flush()
-                os.fsync(f.fileno())
+            if total is not None and received != total:
+                raise DownloadError(f"{name}: connection dropped after {received} of {total} bytes from {url}")
+            f.flush()
+            os.fsync(f.fileno())
         actual = digest.hexdigest()
         if sha256 and actual != sha256.lower():
-            raise DownloadError(f"{name}: sha256 {actual} from {url} does not match the expected {sha256}")
+            raise DownloadError(f"{name}: sha256 {actual} of the file from {url} is not the expected {sha256}")
         if hash_prefix and not actual.startswith(hash_prefix.lower()):
-            raise DownloadError(f"{name}: sha256 {actual[:len(hash_prefix)]}... from {url} does not match "
-                                f"the expected prefix {hash_prefix}")
+            raise DownloadError(f"{name}: sha256 {actual[:12]}... of the file from {url} does not start with "
+                                f"the expected {hash_prefix}")
+        if check is not None:
+            try:
+                check(tmp)
+            except ValueError as err:
+                raise DownloadError(f"{name}: the file from {url} failed verification: {err}") from None
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a cache is usually shared
         os.replace(tmp, dest)
         return dest
     except DownloadError:
@@ -82,19 +100,22 @@ def download(url, dest, sha256=None, hash_prefix=None, progress=True, what=None)
         raise DownloadError(f"{name}: HTTP {err.code} {err.reason} from {url}") from None
     except urllib.error.URLError as err:
         raise DownloadError(f"{name}: cannot reach {url} ({err.reason})") from None
-    except (OSError, EOFError) as err:  # dropped connection (IncompleteRead is not an OSError), full disk
+    except OSError as err:  # reset or timed-out connection, full disk, unwritable folder
         raise DownloadError(f"{name}: download from {url} failed ({type(err).__name__}: {err})") from None
-    except Exception as err:
-        import http.client
-        if isinstance(err, http.client.HTTPException):
-            raise DownloadError(f"{name}: connection to {url} failed ({type(err).__name__})") from None
-        raise
+    except http.client.HTTPException as err:  # IncompleteRead, a malformed response (not OSErrors)
+        raise DownloadError(f"{name}: connection to {url} failed ({type(err).__name__})") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _bar(total, name, progress):
     from tqdm import tqdm
-    return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress,
-                leave=False)
+    return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None if progress else True, leave=False)

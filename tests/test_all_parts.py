@@ -35,6 +35,9 @@ NETWORKS = {
     ("generator", "semantic_pyramid"): ({"levels": SP_LEVELS, "image_size": 32, "z_dim": 8, "channels": [16, 8],
                                         "stem_channels": 16, "attention": [1]}, _sp_generator_inputs),
     ("discriminator", "singan_discriminator"): ({"nfc": 8, "min_nfc": 8}, lambda: (_img(1, size=16),)),
+    ("generator", "consingan_generator"): ({"nfc": 8, "norm": "batch"},
+                                           lambda: ([torch.randn(2, 3, 10, 14)], [(10, 14)], [1.0])),
+    ("discriminator", "consingan_discriminator"): ({"nfc": 8}, lambda: (_img(1, size=16),)),
     ("discriminator", "patchgan"): ({"input_nc": 3, "ndf": 4}, lambda: (_img(),)),
     ("discriminator", "multiscale_patchgan"): ({"input_nc": 3, "ndf": 4}, lambda: (_img(),)),
     ("discriminator", "sagan_projection"): ({"image_size": 32, "channels": [8, 16, 16], "num_classes": 5},
@@ -64,13 +67,18 @@ COVERED_BY = {
     ("discriminator", "oasis_unet"): "test_oasis::test_oasis_nets_official_param_counts_and_shapes",
     ("dataset", "paired_folders"): "test_spade_data::test_paired_folders_with_instances_and_rgb_label_error",
     ("dataset", "places365"): "test_places365::test_official_layout",
+    ("dataset", "coco_stuff"): "test_coco_cityscapes_data::test_coco_stuff_pairs_dontcare_instances_and_val_sizes",
+    ("dataset", "cityscapes"): "test_coco_cityscapes_data::test_cityscapes_pairs_by_frame_labels_instances_512x256",
     ("dataset", "image_folder"): "test_places365::test_image_folder",
+    ("dataset", "webdataset"): "test_shards::test_paired_round_trip_index_and_shard_count",
     ("metric", "fid"): "test_metrics::test_fid_metric_is_zero_for_a_model_that_returns_the_data",
     ("metric", "sifid"): "test_metrics::test_sifid_metric",
     ("metric", "swd"): "test_metrics::test_swd_metric_resizes_reals_to_the_sample_size",
     ("metric", "diversity"): "test_metrics::test_singan_diversity_by_hand",
     ("metric", "lpips_diversity"): "test_metrics::test_lpips_diversity_metric",
     ("metric", "segmentation"): "test_segmentation::test_spade_evaluation_metric_protocol_and_scores",
+    ("backbone", "drn_d_105_cityscapes"): "test_segmenters::test_drn_official_key_names_load_strictly",
+    ("backbone", "deeplabv2_cocostuff"): "test_segmenters::test_deeplab_parameter_count_and_key_names",
 }
 
 ENTRIES = [(registry.name, name) for registry in ALL for name in registry.names()]

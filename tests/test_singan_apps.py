@@ -104,6 +104,9 @@ def test_kmeans_and_mask_helpers():
     soft = apps.dilate_mask(mask, radius=7)
     assert soft.max().item() == pytest.approx(1) and soft.min().item() == pytest.approx(0, abs=1e-6)
     assert soft[0, 0, 32, 32].item() == pytest.approx(1) and soft[0, 0, 0, 0] < 0.01
+    everywhere = apps.dilate_mask(torch.ones(1, 3, 16, 16), radius=7)  # min-max of a constant: keep it, not 0
+    assert everywhere.min().item() == pytest.approx(1)
+    assert apps.dilate_mask(-torch.ones(1, 3, 16, 16), radius=7).max().item() == pytest.approx(0)
     assert apps.sr_schedule(4) == (6, pytest.approx(4 ** (1 / 6)))
 
 

@@ -111,15 +111,22 @@ def test_served_page_answers_through_gradio_client(spade, singan, tmp_path):
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, share=False, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        gallery = client.predict(handle_file(str(tmp_path / "scene.png")), 2, 5, api_name="/tiny_spade_upload")
-        assert len(gallery) == 2
+        gallery, files = client.predict(handle_file(str(tmp_path / "scene.png")), 2, 5, None,  # no style image
+                                       api_name="/tiny_spade_upload")
+        assert len(gallery) == 2 and [g["caption"] for g in gallery] == ["seed 5", "seed 6"]
+        names = sorted(os.path.basename(f) for f in files)
+        assert names == ["label.png", "label_colour.png", "seed_5.png", "seed_6.png"]
+        label_file = next(f for f in files if os.path.basename(f) == "label.png")
+        expected_label = scene()
+        expected_label[expected_label == 255] = 3
+        assert np.array_equal(np.asarray(Image.open(label_file)), expected_label)
         got = np.asarray(Image.open(gallery[0]["image"]).convert("RGB"))
         expected = handlers.spade_synthesize(spade, scene(), n=1, seed=5)[0]
         assert got.shape == (32, 32, 3) and np.abs(got.astype(int) - expected.astype(int)).max() <= 1
         samples = client.predict(3, 0, 0, 1.0, 1.0, api_name="/tiny_singan_samples")
         assert len(samples) == 3
         with pytest.raises(Exception, match="not a readable image"):
-            client.predict(handle_file(str(tmp_path / "junk.png")), 1, 0, api_name="/tiny_spade_upload")
+            client.predict(handle_file(str(tmp_path / "junk.png")), 1, 0, None, api_name="/tiny_spade_upload")
     finally:
         app.close()
 
@@ -133,3 +140,51 @@ def test_cli_names_runs_and_reports_a_missing_run(tmp_path, capsys):
     assert main([str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "run " in err and "nowhere not found" in err and err.count("\n") == 1
+
+
+def test_label_tab_helpers_palette_style_downloads_and_limits(spade, tmp_path):
+    from ganzoo.data import palettes
+    from ganzoo.studio.label_tab import canvas_scale, read_label_upload
+
+    # every model with synthesize(seg, ...) gets the label painter; SinGAN's synthesize(n, ...) does not
+    assert handlers.synthesizes_from_labels(spade) and handlers.is_multimodal(spade)
+    assert not handlers.synthesizes_from_labels(object())
+    # Cityscapes shares black among labels 0-4: the canvas paints each with its own colour
+    city = handlers.paint_palette(palettes.palette("cityscapes"))
+    assert len(set(city)) == 35 and city[0] == (0, 0, 0) and city[7] == (128, 64, 128)
+    assert handlers.spade_class_names(spade, ["sky", "tree"])[:4] == ["sky", "tree", "class 2", "dontcare"]
+    assert canvas_scale(32, 32) == 8 and canvas_scale(256, 512) == 1
+    # a style image: the encoder's code; the same image twice gives the same picture, another style another
+    style = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    a = handlers.spade_synthesize(spade, scene(), n=1, seed=1, style=style)[0]
+    assert np.array_equal(a, handlers.spade_synthesize(spade, scene(), n=1, seed=1, style=style)[0])
+    label = torch.from_numpy(scene())
+    label[label == 255] = 3
+    _, seg = spade.condition({"label": label[None, None]}, torch.device("cpu"))
+    expected = spade.synthesize(seg, style=handlers.style_tensor(spade, style), seed=1)[0]
+    assert np.array_equal(a, handlers.to_rgb_uint8(expected))
+    # downloads: the label map the model got, its colours and one file per seed
+    paths = handlers.save_results(str(tmp_path / "out"), label.numpy(), handlers.spade_palette(spade), [a, a], 7)
+    assert [os.path.basename(p) for p in paths] == ["label.png", "label_colour.png", "seed_7.png", "seed_8.png"]
+    assert np.array_equal(np.asarray(Image.open(paths[0])), label.numpy())
+    # uploads above the size limit, or not images, are one-line messages
+    Image.fromarray(scene().astype(np.uint8), mode="L").save(tmp_path / "scene.png")
+    with pytest.raises(ValueError, match=r"scene.png is .* MB, more than the studio takes"):
+        read_label_upload(str(tmp_path / "scene.png"), max_bytes=10)
+    with pytest.raises(ValueError, match="more than the studio takes"):
+        read_label_upload(str(tmp_path / "scene.png"), max_pixels=100)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="notes.txt is not a readable image"):
+        read_label_upload(str(tmp_path / "notes.txt"))
+
+
+def test_every_queued_event_shares_one_model_slot(spade, singan):
+    pytest.importorskip("gradio")
+    from ganzoo.studio.app import MODEL_QUEUE, build_app
+
+    plain = MODELS.build(tiny_cfg()).eval()  # no VAE: one output, no style image
+    plain.config = {"model": tiny_cfg()}
+    app = build_app({"a": spade, "b": singan, "c": plain})
+    queued = [fn for fn in app.fns.values() if fn.queue]
+    assert len(queued) > 5 and {fn.concurrency_id for fn in queued} == {MODEL_QUEUE}
+    assert {fn.concurrency_limit for fn in queued} <= {1, "default"}

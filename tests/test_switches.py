@@ -27,11 +27,22 @@ TINY = {
         "model": {"type": "singan", "max_size": 40, "min_size": 25, "nfc": 8, "min_nfc": 8, "num_layers": 3,
                   "steps_per_scale": 2, "d_steps": 1, "g_steps": 1},
         "data": {"type": "single_image", "image": os.path.join(ROOT, "ganzoo", "assets", "chelsea.png")}},
+    "consingan": {
+        "model": {"type": "consingan", "max_size": 40, "min_size": 25, "nfc": 8, "train_stages": 3,
+                  "steps_per_stage": 2, "d_steps": 1, "g_steps": 1},
+        "data": {"type": "single_image", "image": os.path.join(ROOT, "ganzoo", "assets", "chelsea.png")}},
     "spade": {
         "model": {"type": "spade", "label_nc": 3, "contain_dontcare_label": True, "crop_size": 32, "lambda_vgg": 0.0,
                   "generator": {"type": "spade_generator", "ngf": 4,
                                 "norm": {"type": "spade", "param_free": "batch", "hidden": 8}},
                   "discriminator": {"type": "multiscale_patchgan", "ndf": 4}},
+        "data": {"type": "paired_folders", "root": PAIRED, "image_dir": "images", "label_dir": "labels",
+                 "load_size": 36}},
+    "oasis": {
+        "model": {"type": "oasis", "label_nc": 3, "contain_dontcare_label": True, "dontcare_class": 3,
+                  "crop_size": 32, "generator": {"type": "oasis_generator", "ngf": 2, "z_dim": 4, "num_blocks": 3,
+                                                 "norm": {"type": "spade", "param_free": "batch", "hidden": 8}},
+                  "discriminator": {"type": "oasis_unet", "num_blocks": 3, "width_scale": 0.0625}},
         "data": {"type": "paired_folders", "root": PAIRED, "image_dir": "images", "label_dir": "labels",
                  "load_size": 36}},
     "semantic_pyramid": {  # WGAN-GP: its critic goes through a double backward
@@ -42,7 +53,9 @@ TINY = {
 }
 # the networks train.compile compiles: all but the critics differentiated twice by a gradient penalty
 COMPILED = {"singan": ["SinGANGenerator", "SinGANGenerator"],  # one per scale
+            "consingan": ["ConSinGANGenerator"] * 3,  # recompiled at each of its 3 stages (it grows)
             "spade": ["SPADEGenerator", "MultiscalePatchGAN"],
+            "oasis": ["OASISGenerator", "OASISDiscriminator"],
             "semantic_pyramid": ["SemanticPyramidGenerator"]}
 
 CASES = [(name, precision, channels_last, False) for name in TINY for precision in ("fp32", "bf16", "fp16")

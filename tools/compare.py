@@ -1,7 +1,7 @@
 """Side-by-side speed of ganzoo and a reference implementation, measured in one invocation (a checkout tool:
 it runs ``tools/benchmark.py`` and ``configs/`` of this repository and the references beside it).
 
-    python tools/compare.py {spade,singan,semantic_pyramid,fid,frechet} [--rounds N] [--refs PATH]
+    python tools/compare.py {spade,singan,semantic_pyramid,fid,frechet,segment_drn,segment_deeplab} [--rounds N] [--refs PATH]
         [--ref-python PY] [--steps N] [--warmup W] [--json OUT] [--device cpu|cuda] [-- key=value ...]
 
 Each round runs the reference harness and ganzoo's benchmark (tools/benchmark.py) once each, as
@@ -213,9 +213,88 @@ def frechet_case(a):
             "parse_ref": parse("ref"), "parse_ours": parse("ours"), "check": check}
 
 
+SEGMENT_SETTING = {"segment_drn": {"images": 4, "batch": 1, "height": 256, "width": 512},
+                   "segment_deeplab": {"images": 4, "batch": 1, "height": 256, "width": 256}}
+
+# Both sides: random weights, random images, the official test path of each network (DRN: logits at the
+# input size -> argmax; DeepLab: MSC max fusion -> logits upsampled to the image size -> argmax); one
+# untimed warm-up batch, then img/s over the timed ones, no grad.
+SEGMENT_DRIVER = """
+import json, math, re, sys, time, torch
+impl, which, refs, root, images, batch, height, width, device = sys.argv[1:10]
+images, batch, height, width = int(images), int(batch), int(height), int(width)
+torch.manual_seed(0)
+x = torch.rand(batch, 3, height, width, device=device) * 2 - 1
+if impl == "ref" and which == "segment_drn":
+    sys.path.insert(0, refs + "/drn")
+    import drn
+    from torch import nn
+    path = refs + "/drn/segment.py"   # the file as a whole is Python 2 syntax: compile its DRNSeg only
+    keep, blocks = None, []
+    for line in open(path).read().splitlines(keepends=True):
+        if line[:1] and not line[0].isspace() and not line.startswith("#"):
+            m = re.match(r"(?:def|class)\\s+(\\w+)", line)
+            keep = m is not None and m.group(1) in ("fill_up_weights", "DRNSeg")
+        if keep:
+            blocks.append(line)
+    ns = {"math": math, "nn": nn, "torch": torch, "drn": drn}
+    exec(compile("".join(blocks), path, "exec"), ns)
+    net = ns["DRNSeg"]("drn_d_105", 19, pretrained=False).to(device).eval()
+    mean = torch.tensor([0.290, 0.328, 0.287], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.183, 0.187, 0.184], device=device).view(1, 3, 1, 1)
+    run = lambda x: net(((x + 1) / 2 - mean) / std)[0].argmax(1)
+elif impl == "ref":
+    sys.path.insert(0, refs + "/deeplab")
+    import torch.nn.functional as F
+    from libs.models import DeepLabV2_ResNet101_MSC
+    net = DeepLabV2_ResNet101_MSC(182).to(device).eval()
+    mean = torch.tensor([104.008, 116.669, 122.675], device=device).view(1, 3, 1, 1)
+    def run(x):
+        logits = net((x.flip(1) + 1) * 127.5 - mean)
+        return F.interpolate(logits, size=x.shape[2:], mode="bilinear", align_corners=False).argmax(1)
+else:
+    sys.path.insert(0, root)
+    from ganzoo.registry import BACKBONES
+    name = {"segment_drn": "drn_d_105_cityscapes", "segment_deeplab": "deeplabv2_cocostuff"}[which]
+    net = BACKBONES.build({"type": name, "weights": "random"}).to(device).eval()
+    run = lambda x: net(x, out_size=x.shape[2:]).argmax(1)
+with torch.no_grad():
+    run(x)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    done = 0
+    while done < images:
+        run(x)
+        done += batch
+    if device == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t
+print("RESULT " + json.dumps({"img_per_s": done / dt, "seconds": dt}))
+"""
+
+
+def segment_case(name):
+    def case(a):
+        s = SEGMENT_SETTING[name]
+        args = [name, a.refs, ROOT, str(s["images"]), str(s["batch"]), str(s["height"]), str(s["width"]), a.device]
+        network = {"segment_drn": "DRN-D-105 (fyu/drn DRNSeg, 19 classes)",
+                   "segment_deeplab": "DeepLabV2 ResNet-101 MSC (kazuto1011/deeplab-pytorch, 182 classes)"}[name]
+        return {"unit": "img/s", "ref_name": network,
+                "ref": [a.ref_python, "-c", SEGMENT_DRIVER, "ref", *args],
+                "ours": [sys.executable, "-c", SEGMENT_DRIVER, "ours", *args],
+                "setting": f"segmentation inference, {s['images']} random {s['width']}x{s['height']} images, "
+                           f"batch {s['batch']}, random weights, fp32, no grad (official test path)",
+                "parse_ref": lambda out, tmp: json_line(out, "RESULT ")["img_per_s"],
+                "parse_ours": lambda out, tmp: json_line(out, "RESULT ")["img_per_s"]}
+    return case
+
+
 CASES = {"spade": spade_case, "semantic_pyramid": semantic_pyramid_case, "singan": singan_case,
-         "fid": fid_case, "frechet": frechet_case}
-NEEDS_REFS = {"spade": "spade", "semantic_pyramid": "semantic_pyramid", "singan": "singan"}
+         "fid": fid_case, "frechet": frechet_case, "segment_drn": segment_case("segment_drn"),
+         "segment_deeplab": segment_case("segment_deeplab")}
+NEEDS_REFS = {"spade": "spade", "semantic_pyramid": "semantic_pyramid", "singan": "singan",
+              "segment_drn": "drn", "segment_deeplab": "deeplab"}
 
 
 def prepare_fid_inputs(tmp, count, size):

@@ -126,6 +126,42 @@ MUTATIONS = [
     Mutation("CLI swallows bugs as user errors", "ganzoo/cli/common.py",
              "USER_ERRORS = (ValueError, OSError)", "USER_ERRORS = (ValueError, OSError, KeyError, TypeError)",
              "tests/test_cli.py"),
+    Mutation("ConSinGAN lr_scale ignored", "ganzoo/models/consingan.py",
+             '"lr": c["lr_g"] * c["lr_scale"] ** (len(blocks) - 1 - i)}', '"lr": c["lr_g"]}',
+             "tests/test_consingan.py -k lr_scale"),
+    Mutation("ConSinGAN concurrent stages off", "ganzoo/models/consingan.py",
+             'return list(self.G.body)[-self.cfg["train_depth"]:]', "return list(self.G.body)[-1:]",
+             "tests/test_consingan.py -k concurrent"),
+    Mutation("ConSinGAN new stage not copied from the last", "ganzoo/nets/consingan.py",
+             "self.body.append(copy.deepcopy(self.body[-1]))",
+             "self.body.append(init_dcgan_normal(copy.deepcopy(self.body[-1])))",
+             "tests/test_consingan.py -k growth_copies"),
+    Mutation("ConSinGAN rescaling even like SinGAN", "ganzoo/models/consingan.py",
+             'if spacing == "even":', "if True:", "tests/test_consingan.py -k stage_sizes_equal"),
+    Mutation("ConSinGAN G steps recompute the gradient", "ganzoo/models/consingan.py",
+             'repeat = c["g_step_mode"] == "repeat"', "repeat = False", "tests/test_consingan.py -k repeat_mode"),
+    Mutation("ConSinGAN edge upsampling off", "ganzoo/nets/consingan.py",
+             "        if self.edge_upsample:\n            x = self._pad(upsample(",
+             "        if False:\n            x = self._pad(upsample(", "tests/test_consingan.py -k margins"),
+    Mutation("OASIS LabelMix term dropped", "ganzoo/models/oasis.py",
+             'losses["d_labelmix"] = self.cfg["lambda_labelmix"] *', 'losses["d_labelmix"] = 0.0 *',
+             "tests/test_oasis.py -k labelmix_by_hand"),
+    Mutation("OASIS class balancing off", "ganzoo/models/oasis.py",
+             '"balance": bool(cfg["class_balance"])', '"balance": False', "tests/test_oasis.py -k labelmix_by_hand"),
+    Mutation("OASIS dontcare class weighted", "ganzoo/models/oasis.py",
+             '"dontcare": None if dontcare is None else int(dontcare)', '"dontcare": None',
+             "tests/test_oasis.py -k labelmix_by_hand"),
+    Mutation("OASIS 3D noise ignored", "ganzoo/nets/oasis.py",
+             "seg = torch.cat([z, seg], 1)", "seg = torch.cat([torch.zeros_like(z), seg], 1)",
+             "tests/test_oasis.py -k multimodal"),
+    Mutation("OASIS official D output order kept", "ganzoo/nets/oasis_convert.py",
+             "= fake_last(value)", "= value", "tests/test_oasis.py -k official_modules"),
+    Mutation("EMA batch-norm statistics not recomputed", "ganzoo/engine/ema.py",
+             "                    self.shadow[name].copy_(value)", "                    pass",
+             "tests/test_oasis.py -k averaged_weights_own"),
+    Mutation("trainer skips the EMA statistics recompute", "ganzoo/engine/trainer.py",
+             "ema.recompute_norm_stats(self._generator(), run_forwards)", "pass",
+             "tests/test_oasis.py -k resume_equals"),
 ]
 
 
@@ -139,6 +175,9 @@ def scratch_copy():
 
     target = os.path.join(tempfile.mkdtemp(prefix="ganzoo-mutations-"), "repo")
     shutil.copytree(ROOT, target, ignore=ignore)
+    shared = os.path.join(os.path.dirname(ROOT), "shared")
+    if os.path.isdir(shared):  # parity tests read ../shared/refs beside the repository
+        os.symlink(shared, os.path.join(os.path.dirname(target), "shared"))
     return target
 
 

@@ -1,9 +1,13 @@
-"""SinGAN applications on a trained model (``ganzoo.models.singan.SinGAN``).
+"""SinGAN applications on a trained SinGAN or ConSinGAN model (what ``ganzoo.load`` returns).
 
 Every function returns images as tensors in [-1, 1] on the model's device; :func:`save_image` and
 :func:`save_gif` write them. Scale indices: 0 is the coarsest scale, ``model.num_scales - 1`` the
-finest. An "injection scale" n (1..N) is where a user image enters the pyramid, as in the official
-``--harmonization_start_scale`` etc.
+finest. An "injection scale" is where a user image enters the pyramid: 1..N for SinGAN, as in the official
+``--harmonization_start_scale`` etc.; 0 for ConSinGAN (its stages pass features, so the image enters at the head).
+
+The models' common interface used here: ``reals`` (the real pyramid), ``channels``, ``trained_scales``,
+``injection_scales``, ``resize(x, scale=, size=)``, ``sample(n=, seed=, start_scale=, scale_v=, scale_h=)`` and
+``inject(image, scale, generator)``; animation and super-resolution are SinGAN's only.
 """
 import math
 
@@ -63,13 +67,22 @@ def random_samples(model, num=50, start_scale=0, seed=None, scale_v=1.0, scale_h
 
 
 def _check_scale(model, scale, name, low=1):
-    last = len(model.generators) - 1
+    last = model.trained_scales - 1
     if not low <= scale <= last:
         raise ValueError(f"{name} must be in {low}..{last} for this {last + 1}-scale model, got {scale}")
 
 
+def _device(model):
+    return model.reals[0].device
+
+
 def _generator(model, seed):
-    return None if seed is None else torch.Generator(device=model.r.device).manual_seed(seed)
+    return None if seed is None else torch.Generator(device=_device(model)).manual_seed(seed)
+
+
+def _singan_only(model, app):
+    if not hasattr(model, "forward_scale"):
+        raise ValueError(f"{app} needs a SinGAN model, this is a {type(model).__name__} one")
 
 
 def animation(model, start_scale=2, alpha=0.1, beta=0.9, frames=100, seed=None):
@@ -79,6 +92,7 @@ def animation(model, start_scale=2, alpha=0.1, beta=0.9, frames=100, seed=None):
     starting from ``z_0 = 0.95 z* + 0.05 eps``; scales below ``start_scale`` use z*. Best with a model
     trained with ``model.noise_padding: true`` (the official animation training).
     """
+    _singan_only(model, "animation")
     _check_scale(model, start_scale, "start_scale", low=0)
     generator = _generator(model, seed)
     walks = {}
@@ -106,7 +120,7 @@ def animation(model, start_scale=2, alpha=0.1, beta=0.9, frames=100, seed=None):
 
 def _match_channels(model, image):
     """A user image (C', H, W) or (1, C', H, W) -> the model's device and channel count."""
-    image = image.to(model.r.device, torch.float32)
+    image = image.to(_device(model), torch.float32)
     if image.dim() == 3:
         image = image.unsqueeze(0)
     if image.shape[1] == model.channels:
@@ -125,16 +139,18 @@ def _fit(model, image):
     return image if tuple(image.shape[2:]) == size else model.resize(image, size=size)
 
 
+def _check_injection(model, scale, name="injection scale"):
+    scales = model.injection_scales
+    if scale not in scales:
+        span = f"{scales[0]}..{scales[-1]}" if len(scales) else "none"
+        raise ValueError(f"{name} must be in {span} for this {model.trained_scales}-scale "
+                         f"{type(model).__name__} model, got {scale}")
+
+
 def inject(model, image, scale, seed=None):
-    """Feed ``image`` to the pyramid at injection scale ``scale`` (1..N) and generate the finer scales."""
-    _check_scale(model, scale, "injection scale")
-    image = _fit(model, image)
-    finest = model.num_scales - 1
-    below = model.reals[scale - 1].shape[2:]
-    x = model.resize(image, model._r ** (finest - scale + 1))[:, :, :below[0], :below[1]]
-    x = model.upsample(x, model.reals[scale].shape[2:])
-    with eval_mode(model), torch.no_grad():
-        return model.synthesize(1, first=scale, init=x, generator=_generator(model, seed))
+    """Feed ``image`` to the pyramid at injection scale ``scale`` and generate the finer scales."""
+    _check_injection(model, scale)
+    return model.inject(_fit(model, image), scale, _generator(model, seed))
 
 
 def dilate_mask(mask, radius, sigma=5.0):
@@ -151,7 +167,10 @@ def dilate_mask(mask, radius, sigma=5.0):
     blurred = F.conv2d(F.pad(dilated, (half, half, 0, 0), mode="replicate"), g.view(1, 1, 1, -1))
     blurred = F.conv2d(F.pad(blurred, (0, 0, half, half), mode="replicate"), g.view(1, 1, -1, 1))
     low, high = blurred.amin(), blurred.amax()
-    return ((blurred - low) / (high - low).clamp_min(1e-12)).expand(-1, mask.shape[1], -1, -1)
+    span = high - low
+    # a mask that covers everything (or nothing) stays as it is: min-max would make it all 0 (official: NaN)
+    scaled = torch.where(span > 1e-6, (blurred - low) / span.clamp_min(1e-6), blurred)
+    return scaled.expand(-1, mask.shape[1], -1, -1)
 
 
 def harmonization(model, reference, mask, scale, seed=None, radius=7):
@@ -204,7 +223,7 @@ def quantize_to(image, centres):
 def paint2image(model, paint, scale, quantize=False, clusters=5, seed=None):
     """Turn a clip-art painting into a realistic image; ``quantize`` maps the paint's colours to the
     ``clusters`` k-means colours of the real image at ``scale`` first (no re-training of that scale)."""
-    _check_scale(model, scale, "paint scale")
+    _check_injection(model, scale, "paint scale")
     paint = _fit(model, paint)
     if quantize:
         real = model.reals[scale]
@@ -225,6 +244,7 @@ def super_resolution(model, factor=4.0, image=None, seed=None):
     """Upsample ``image`` (default: the training image) by ``factor``: the finest generator applied
     ``iters`` times, each after a bicubic upsampling by ``factor^(1/iters)``, with fresh noise scaled
     by the finest noise amplitude (train with configs/singan_sr.yaml). Output cropped to int(factor * size)."""
+    _singan_only(model, "super-resolution")
     iters, step = sr_schedule(factor)
     x = model.reals[-1] if image is None else _match_channels(model, image)
     h, w = x.shape[2:]

@@ -1,4 +1,4 @@
-"""The two Inception v3 feature extractors the metrics use; weights only from local files.
+"""The two Inception v3 feature extractors the metrics use; weights through ``weights.resolve``.
 
 - :class:`FIDInception`: pytorch-fid's FID Inception (TF-ported weights, the ``pytorch_fid`` package's
   architecture), same blocks, same in-net bilinear resize to 299 and ``2x-1`` as pytorch-fid.
@@ -6,7 +6,7 @@
 - :class:`SIFIDInception`: the early layers of torchvision's ImageNet Inception v3, as SinGAN's SIFID
   uses them (no resize). Weights ``inception_v3_google-0cc3c7bd.pth``.
 
-``weights``: ``None`` (resolve the canonical file: ``$GANZOO_WEIGHTS`` then the torch hub cache), a
+``weights``: ``None`` (resolve the canonical file: ``$GANZOO_WEIGHTS``, the torch hub cache, a fetch), a
 file or folder path, or ``"random"`` (random init, for tests and speed measurements only).
 torchvision and pytorch_fid are imported inside the constructors.
 """

@@ -2,7 +2,7 @@
 (after each max-pool, strides 2..32) + fc7 (after ReLU) + fc8 (logits).
 
 Key names are those of ``torchvision.models.vgg16(num_classes=365)``. There is no official PyTorch
-checkpoint: convert the CSAIL Caffe model with ``tools/convert_vgg16_places365.py``; the converted
+checkpoint: the CSAIL Caffe model is converted on fetch (or by ``tools/convert_vgg16_places365.py``); the converted
 weights expect Caffe input (BGR, 0-255, mean-subtracted), which :class:`InputTransform.caffe` produces.
 """
 from torch import nn

@@ -1,6 +1,7 @@
 """``tools/singan.py <app> --checkpoint C --out DIR ...``: SinGAN applications on a trained checkpoint.
 
-Apps: random_samples, animation, harmonization, editing, paint2image, sr. See docs/singan.md.
+Apps: random_samples, animation, harmonization, editing, paint2image, sr. See docs/singan.md. A ConSinGAN
+checkpoint takes random_samples, harmonization, editing and paint2image (injection scale 0; docs/consingan.md).
 """
 import argparse
 import os
@@ -42,13 +43,14 @@ def build_parser():
         _common(p)
         p.add_argument("--ref", required=True, help="reference image (pasted object / edited image)")
         p.add_argument("--mask", default=None, help="mask image (default: <ref stem>_mask<ext>)")
-        p.add_argument("--scale", type=int, required=True, help="injection scale, 1..N (N = number of scales - 1)")
+        p.add_argument("--scale", type=int, required=True,
+                       help="injection scale: 1..N for SinGAN (N = number of scales - 1), 0 for ConSinGAN")
         p.add_argument("--radius", type=int, default=radius, help="mask dilation radius")
 
     p = apps.add_parser("paint2image", help="clip-art painting to a realistic image")
     _common(p)
     p.add_argument("--paint", required=True)
-    p.add_argument("--scale", type=int, required=True, help="injection scale, 1..N")
+    p.add_argument("--scale", type=int, required=True, help="injection scale: 1..N for SinGAN, 0 for ConSinGAN")
     p.add_argument("--quantize", action="store_true", help="map the paint to the real image's k-means colours")
     p.add_argument("--clusters", type=int, default=5)
 
@@ -88,8 +90,8 @@ def run(args):
     from ganzoo.apps import singan as apps
 
     model = ganzoo.load(args.checkpoint, device=args.device)
-    if not hasattr(model, "synthesize"):
-        raise ValueError(f"{args.checkpoint} is not a SinGAN checkpoint")
+    if not hasattr(model, "inject"):
+        raise ValueError(f"{args.checkpoint} is not a SinGAN or ConSinGAN checkpoint")
     written = []
     if args.seed is not None:
         torch.manual_seed(args.seed)

@@ -1,4 +1,4 @@
-"""``ganzoo-studio RUN_DIR [RUN_DIR ...] [--port 7860] [--host 127.0.0.1] [--device auto] [--share]``
+"""``ganzoo-studio RUN_DIR [RUN_DIR ...] [--port 7860] [--host 127.0.0.1] [--device auto] [--share] [--classes F]``
 
 A local web page with a tab per trained run (SPADE: paint or upload a label map; SinGAN: random
 samples). Needs ``pip install "ganzoo[studio]"``. Binds 127.0.0.1 unless ``--host`` says otherwise;
@@ -19,6 +19,8 @@ def build_parser():
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--classes", default=None, metavar="FILE",
+                        help="class names, one per line, for label-map runs whose dataset has none")
     return parser
 
 
@@ -48,8 +50,12 @@ def run(args):
     from ganzoo.studio.app import build_app
 
     device = pick_device(args.device)
+    if args.classes:
+        require_path(args.classes, "class list")
     models = {name: ganzoo.load(path, device=device) for name, path in zip(run_names(args.runs), args.runs)}
-    build_app(models).launch(server_name=args.host, server_port=args.port, share=args.share)
+    from ganzoo.studio.uploads import MAX_UPLOAD_BYTES
+    app = build_app(models, class_names=args.classes)
+    app.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD_BYTES)
 
 
 def main(argv=None):

@@ -1,9 +1,10 @@
 """``ganzoo-synthesize --checkpoint C --labels DIR_OR_PNG [--style IMAGE] [--n K] --out DIR``
 
-Images from semantic label maps with a trained SPADE model: a ganzoo checkpoint (file or run folder)
-or an official NVlabs generator file (``latest_net_G.pth``; ``latest_net_E.pth`` beside it is used for
-a VAE model). Without VAE the output is deterministic; with VAE ``--style`` encodes a style image and
-``--n`` draws K outputs per label map (from N(0, I), or around the style's code with ``--style``).
+Images from semantic label maps with a trained SPADE or OASIS model: a ganzoo checkpoint (file or run
+folder) or an official NVlabs SPADE generator file (``latest_net_G.pth``; ``latest_net_E.pth`` beside it is
+used for a VAE model). SPADE without VAE is deterministic; with VAE ``--style`` encodes a style image and
+``--n`` draws K outputs per label map (from N(0, I), or around the style's code with ``--style``). OASIS
+draws its 3D noise from the seed: ``--n`` gives K different images per label map.
 """
 import argparse
 import os
@@ -54,8 +55,9 @@ def load_spade(path, device):
             model, model_cfg = build_from_reference(path)
             return model.to(device).eval(), {"model": model_cfg}
     model = ganzoo.load(path, device=device)
-    if model.config["model"]["type"] != "spade":
-        raise ValueError(f"{path} holds a {model.config['model']['type']!r} model, not spade")
+    if not hasattr(model, "multimodal"):  # the label-map models (SPADE, OASIS) say whether seeds matter
+        raise ValueError(f"{path} holds a {model.config['model']['type']!r} model, which does not synthesize "
+                         "from label maps")
     return model, model.config
 
 
@@ -87,10 +89,9 @@ def run(args):
 
     device = pick_device(args.device)
     model, cfg = load_spade(args.checkpoint, device)
-    vae = model.E is not None
-    if not vae and args.style:
+    if model.E is None and args.style:
         raise ValueError("--style needs a model trained with the VAE encoder (model.encoder); this one has none")
-    if not vae and args.n > 1:
+    if not model.multimodal and args.n > 1:
         raise ValueError("--n > 1 needs a VAE model: without an encoder the output is deterministic")
     if model.use_instance and not args.instances:
         raise ValueError("this model uses instance maps: pass --instances DIR_OR_PNG")

@@ -3,6 +3,8 @@
 Layout: ``image_dir/<stem>.jpg``, ``label_dir/<stem>.png`` and optionally ``instance_dir/<stem>.png``;
 files are paired by stem (the file name without extension) and a file without a partner is an error
 that lists the unpaired names. Relative directories are taken under ``root`` when it is given.
+Label maps are class indices, or colour images read through ``palette`` (a palette file as written by
+``ganzoo-labels``, a dataset name, or a list of [R, G, B] by class index).
 """
 import os
 
@@ -10,6 +12,7 @@ from torch.utils.data import Dataset
 
 from ganzoo.config import check_keys
 from ganzoo.data import segmap
+from ganzoo.data.colour_masks import config_palette
 from ganzoo.registry import DATASETS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -82,10 +85,19 @@ class SegmentationPairs(Dataset):
 class PairedFolders(SegmentationPairs):
     """Image / label / optional instance folders paired by file stem (the reference's custom dataset)."""
 
-    DEFAULTS = {"root": None, "image_dir": None, "label_dir": None, "instance_dir": None, **TRANSFORM_DEFAULTS}
+    DEFAULTS = {"root": None, "image_dir": None, "label_dir": None, "instance_dir": None, "palette": None,
+                **TRANSFORM_DEFAULTS}
 
     def __init__(self, **kwargs):
         opts = check_keys(kwargs, self.DEFAULTS, "data")
+        if opts["palette"] is not None:  # colour label maps: RGB -> class index through these colours
+            palette = opts["palette"]
+            if isinstance(palette, str) and opts["root"] and os.path.isfile(os.path.join(opts["root"], palette)):
+                palette = os.path.join(opts["root"], palette)  # like the folders: relative to root when there
+            opts["palette"] = config_palette(palette, "data.palette")
+            if len(opts["palette"]) > int(opts["label_nc"]):
+                raise ValueError(f"data.palette has {len(opts['palette'])} colours but label_nc is {opts['label_nc']}: "
+                                 "one colour per class index 0..label_nc-1")
         for key in ("image_dir", "label_dir"):
             if not opts[key]:
                 raise ValueError(f"data.{key} is required for the paired_folders dataset")

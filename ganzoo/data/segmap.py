@@ -68,17 +68,21 @@ def image_to_tensor(img):
     return torch.from_numpy(array).permute(2, 0, 1).div_(127.5).sub_(1.0)
 
 
-def read_index_map(path, what="label"):
-    """A single-channel PNG of integer indices as a PIL image (mode L, P, I or I;16)."""
+def read_index_map(path, what="label", colors=None):
+    """A single-channel PNG of integer indices as a PIL image (mode L, P, I or I;16); a colour image
+    through ``colors`` (RGB by class index, :mod:`ganzoo.data.colour_masks`) when given."""
     img = Image.open(path)
     img.load()
     if img.mode in ("L", "P", "I", "I;16"):
         return img
+    if colors is not None and img.mode in ("RGB", "RGBA", "LA"):
+        from ganzoo.data.colour_masks import colors_to_indices
+        return colors_to_indices(img, colors, path)
     if what == "instance" and img.mode == "RGB":  # colour-coded instances: one id per colour
         rgb = np.asarray(img, dtype=np.int32)
         return Image.fromarray(rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2], mode="I")
     raise ValueError(f"{path}: {what} map must be single-channel class indices (PIL mode L/P/I), got mode "
-                     f"{img.mode}; convert colour-coded labels to indices first")
+                     f"{img.mode}; convert colour-coded labels with ganzoo-labels, or give paired_folders a data.palette")
 
 
 def label_array(img, path, label_nc, contain_dontcare_label):
@@ -108,7 +112,7 @@ def load_sample(image_path, label_path, instance_path, opts):
     ``opts`` holds preprocess_mode, load_size, crop_size, aspect_ratio, flip, label_nc,
     contain_dontcare_label. The geometry is drawn from the label map's size and shared by all three.
     """
-    label_img = read_index_map(label_path, "label")
+    label_img = read_index_map(label_path, "label", opts.get("palette"))
     label = label_array(label_img, label_path, opts["label_nc"], opts["contain_dontcare_label"])
     label_img = Image.fromarray(label.astype(np.int32), mode="I")
     geometry = draw_geometry(label_img.size, opts["preprocess_mode"], opts["load_size"], opts["crop_size"],

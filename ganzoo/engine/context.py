@@ -10,7 +10,7 @@ import torch
 
 class StepContext:
     def __init__(self, optimizers, device=torch.device("cpu"), precision="fp32", step=0, stage=0, stage_step=0,
-                 grad_clip=None):
+                 grad_clip=None, accumulate=1):
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
         self.optimizers = optimizers
@@ -23,6 +23,7 @@ class StepContext:
         self.stage = stage
         self.stage_step = stage_step
         self.grad_clip = grad_clip
+        self.accumulate = accumulate
         use_scaler = precision == "fp16"
         self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=use_scaler) for name in optimizers}
 
@@ -32,6 +33,13 @@ class StepContext:
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
+
+    def micro_batches(self, *tensors):
+        """``train.accumulate`` parts of a batch: ``[(weight, (t1_part, t2_part, ...)), ...]``, each ``weight`` its
+        share of the batch, so that sum(weight * mean loss of the part) is the mean loss of the batch."""
+        total = len(tensors[0])
+        parts = zip(*(t.tensor_split(self.accumulate) for t in tensors))
+        return [(len(part[0]) / total, part) for part in parts if len(part[0])]
 
     def zero_grad(self, name):
         self.optimizers[name].zero_grad(set_to_none=True)

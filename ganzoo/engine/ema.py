@@ -2,6 +2,9 @@
 
 The average is a plain name -> tensor dict, so it checkpoints with ``weights_only`` loading and
 follows networks that grow between stages (new entries start as copies).
+
+``norm_stats_batches`` > 0 (OASIS): before the average is used or saved, the averaged weights' own
+batch-norm statistics replace the averaged ones (see :meth:`EMA.recompute_norm_stats`).
 """
 import contextlib
 
@@ -9,9 +12,10 @@ import torch
 
 
 class EMA:
-    def __init__(self, decay=0.999, start=0):
+    def __init__(self, decay=0.999, start=0, norm_stats_batches=0):
         self.decay = float(decay)
         self.start = int(start)
+        self.norm_stats_batches = int(norm_stats_batches)
         self.shadow = {}
 
     @torch.no_grad()
@@ -44,6 +48,25 @@ class EMA:
             with torch.no_grad():
                 for n in names:
                     state[n].copy_(backup[n])
+
+    @torch.no_grad()
+    def recompute_norm_stats(self, module, run_forwards):
+        """Refresh the buffers of the average (BN running statistics, spectral-norm vectors) from train-mode
+        forwards of the averaged weights: ``run_forwards()`` runs them with the average swapped into ``module``.
+        An average of running statistics is not the statistics of averaged weights (OASIS recomputes them
+        before every evaluation and checkpoint)."""
+        if not self.shadow:
+            return
+        with self.swapped_in(module):
+            was_training = module.training
+            module.train()
+            try:
+                run_forwards()
+            finally:
+                module.train(was_training)
+            for name, value in module.named_buffers():
+                if name in self.shadow:
+                    self.shadow[name].copy_(value)
 
     def state_dict(self):
         return {"decay": self.decay, "start": self.start, "shadow": dict(self.shadow)}

@@ -14,10 +14,12 @@ TRAIN = {
     "steps": None,            # iterations per stage (a model's stage may set its own)
     "epochs": None,           # used when steps is null: epochs * batches per epoch
     "batch_size": 1,          # per process
+    "accumulate": 1,          # > 1: each D and G update accumulates the batch in this many parts (less memory)
+    "checkpoint_activations": False,  # recompute the heavy modules' activations in the backward (less memory)
     "precision": "fp32",      # fp32 | bf16 | fp16
     "channels_last": False,
     "compile": False,
-    "ema": None,              # {decay: 0.999, start: 0}
+    "ema": None,              # {decay: 0.999, start: 0, norm_stats_batches: 0}
     "schedule": None,         # {type: none|step|multistep|linear_decay, ...}
     "optim": {},              # per optimizer name: overrides of the model's param_groups() spec
     "grad_clip": None,        # max global grad norm per optimizer, null = off
@@ -40,7 +42,7 @@ RUN = {
 }
 EVAL = {"every": 0, "metrics": []}
 LOADER = {"num_workers": 0, "pin_memory": None}
-EMA = {"decay": 0.999, "start": 0}
+EMA = {"decay": 0.999, "start": 0, "norm_stats_batches": 0}  # > 0: BN stats of the average recomputed
 SCHEDULES = {
     "none": {},
     "step": {"step_size": None, "gamma": 0.1},
@@ -172,6 +174,12 @@ def resolve(cfg):
         raise ConfigError(f"train.threads must be auto or a positive integer, got {threads!r}")
     if not isinstance(train["batch_size"], int) or train["batch_size"] < 1:
         raise ConfigError(f"train.batch_size must be a positive integer, got {train['batch_size']!r}")
+    accumulate = train["accumulate"]
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or not 1 <= accumulate <= train["batch_size"]:
+        raise ConfigError(f"train.accumulate must be an integer from 1 to train.batch_size "
+                          f"({train['batch_size']}), got {accumulate!r}")
+    if not isinstance(train["checkpoint_activations"], bool):
+        raise ConfigError(f"train.checkpoint_activations must be true or false, got {train['checkpoint_activations']!r}")
     for key in ("log_every", "sample_every", "ckpt_every"):
         if not isinstance(run[key], int) or run[key] < 0:
             raise ConfigError(f"run.{key} must be an integer >= 0 (0 = never), got {run[key]!r}")

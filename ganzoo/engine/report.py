@@ -54,40 +54,52 @@ def _nice_ticks(lo, hi, count=4):
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
+def svg_panel(title, line, x_label, dots=(), x_names=None, width=640, height=160):
+    """One dependency-free SVG panel with axes and tick labels: ``line`` [(x, y)] as a polyline, ``dots``
+    [(x, y)] as points; ``x_names`` {x: text} labels those x positions instead of numeric ticks."""
+    left, right, top, bottom = 56, 12, 18, 30
+    xs = [p[0] for p in (*line, *dots)]
+    ys = [p[1] for p in (*line, *dots)]
+    x0, x1 = min(xs), max(max(xs), min(xs) + 1)
+    if dots:  # keep points off the frame
+        margin = 0.05 * (x1 - x0)
+        x0, x1 = x0 - margin, x1 + margin
+    lo, hi = min(ys), max(ys)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    x = lambda v: left + (v - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
+    y = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)  # noqa: E731
+    parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" font-size="11">',
+             f'<text x="{left}" y="12" font-weight="bold">{html.escape(title)}</text>',
+             f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
+             'fill="none" stroke="#999"/>']
+    for tick in _nice_ticks(lo, hi):
+        parts.append(f'<line x1="{left - 4}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                     f'stroke="#eee"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.4g}</text>')
+    x_ticks = x_names.items() if x_names else ((t, f"{t:g}") for t in _nice_ticks(min(xs), max(max(xs), min(xs) + 1)))
+    for tick, text in x_ticks:
+        parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{height - bottom}" y2="{height - bottom + 4}" '
+                     f'stroke="#999"/><text x="{x(tick):.1f}" y="{height - bottom + 15}" '
+                     f'text-anchor="middle">{html.escape(str(text))}</text>')
+    parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end">{html.escape(x_label)}</text>')
+    if line:
+        xy = " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in line)
+        parts.append(f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{xy}"/>')
+    parts.extend(f'<circle cx="{x(a):.1f}" cy="{y(b):.1f}" r="3" fill="#ff7f0e"/>' for a, b in dots)
+    return "".join(parts) + "</svg>"
+
+
 def svg_curves(records, width=640, height=160):
-    """One dependency-free SVG panel per loss, with step (x) and value (y) axes and tick labels."""
+    """One SVG panel per loss over the steps of ``records``."""
     names = sorted({name for r in records for name in r.get("losses", {})})
     if not names or len(records) < 2:
         return ""
-    left, right, top, bottom = 56, 12, 18, 30
-    steps = [r["step"] for r in records]
-    s0, s1 = min(steps), max(max(steps), min(steps) + 1)
-    x = lambda step: left + (step - s0) / (s1 - s0) * (width - left - right)  # noqa: E731
     panels = []
     for name in names:
         pts = [(r["step"], r["losses"][name]) for r in records
                if name in r.get("losses", {}) and math.isfinite(r["losses"][name])]
-        if not pts:
-            continue
-        lo, hi = min(v for _, v in pts), max(v for _, v in pts)
-        if hi - lo < 1e-12:
-            lo, hi = lo - 0.5, hi + 0.5
-        y = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)  # noqa: E731
-        parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" font-size="11">',
-                 f'<text x="{left}" y="12" font-weight="bold">{html.escape(name)}</text>',
-                 f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
-                 'fill="none" stroke="#999"/>']
-        for tick in _nice_ticks(lo, hi):
-            parts.append(f'<line x1="{left - 4}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
-                         f'stroke="#eee"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.4g}</text>')
-        for tick in _nice_ticks(s0, s1):
-            parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{height - bottom}" y2="{height - bottom + 4}" '
-                         f'stroke="#999"/><text x="{x(tick):.1f}" y="{height - bottom + 15}" '
-                         f'text-anchor="middle">{tick:g}</text>')
-        parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end">step</text>')
-        xy = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in pts)
-        parts.append(f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{xy}"/></svg>')
-        panels.append("".join(parts))
+        if pts:
+            panels.append(svg_panel(name, pts, "step", width=width, height=height))
     return "<br>".join(panels)
 
 

@@ -28,6 +28,7 @@ from ganzoo.engine.ema import EMA
 from ganzoo.engine.optim import build_optimizers, current_lr, lr_factor, set_lr
 from ganzoo.engine.progress import Progress, truncate_jsonl
 from ganzoo.fileio import write_json, write_text
+from ganzoo.layers.checkpointing import checkpoint_activations
 from ganzoo.metrics.evaluate import run_metrics
 from ganzoo.modes import eval_mode
 
@@ -107,6 +108,7 @@ class Trainer:
         self.metric_records = []
         self._signal = None
         self._last_saved = None
+        self._ema_stats_step = None
 
     # ---- setup ---------------------------------------------------------------------------------
 
@@ -127,6 +129,7 @@ class Trainer:
         self.metrics = [METRICS.build(entry) for entry in self.eval_cfg["metrics"]] if self.is_main else []
 
         self.model.train()
+        self._check_memory_levers()
         self.model.prepare(self.dataset)
         self.stages = self.model.stages()
         self.totals = [self._stage_steps(i) for i in range(len(self.stages))]
@@ -144,6 +147,14 @@ class Trainer:
                                   f"step {self.stage_step} of {self.totals[self.stage]})")
         else:
             checkpoint.seed_everything(run["seed"] + self.rank)
+
+    def _check_memory_levers(self):
+        name = type(self.model).__name__
+        if self.train_cfg["accumulate"] > 1 and not self.model.supports_accumulation:
+            raise ConfigError(f"train.accumulate: {name} does not accumulate gradients (its batch is one image "
+                              "or it has no support yet); use train.accumulate: 1")
+        if self.train_cfg["checkpoint_activations"] and not self.model.supports_activation_checkpointing:
+            raise ConfigError(f"train.checkpoint_activations: {name} does not support activation checkpointing")
 
     def _write_run_files(self, resume):
         if not self.is_main:
@@ -224,6 +235,9 @@ class Trainer:
         distributed.unwrap_networks(self.model)
         if begin:
             self.model.begin_stage(index)
+        if train["checkpoint_activations"]:
+            for module in self.model.activation_checkpoint_modules():
+                checkpoint_activations(module)
         memory_format = torch.channels_last if train["channels_last"] else torch.preserve_format
         self.model.to(self.device, memory_format=memory_format)
         distributed.broadcast_state(self.model)
@@ -231,7 +245,8 @@ class Trainer:
                                   use_ddp=distributed.is_distributed(), compile_=train["compile"],
                                   find_unused=train["find_unused_parameters"])
         self.optimizers = build_optimizers(self.model.param_groups(), train["optim"], self.device)
-        self.ctx = StepContext(self.optimizers, self.device, train["precision"], grad_clip=train["grad_clip"])
+        self.ctx = StepContext(self.optimizers, self.device, train["precision"], grad_clip=train["grad_clip"],
+                               accumulate=train["accumulate"])
         self.schedule = options.check_schedule(self.stages[index].get("schedule", train["schedule"]),
                                                f"stage {index} schedule")
         self._sums, self._first_bad, self._window = {}, {}, (time.perf_counter(), self.step)
@@ -390,7 +405,32 @@ class Trainer:
                 stack.enter_context(self.ema.swapped_in(self._generator()))
             yield self.model
 
+    def _refresh_ema_norm_stats(self):
+        """``train.ema.norm_stats_batches`` training batches (at most one pass over the data, as OASIS's loop)
+        through the EMA generator in train mode (once per step, on every rank, before samples, eval and
+        checkpoints), on a loader of its own and with every RNG restored after, so training is unchanged."""
+        ema = self.ema
+        if ema is None or not ema.norm_stats_batches or not ema.shadow or self._ema_stats_step == self.step:
+            return
+        self._ema_stats_step = self.step
+        rng = checkpoint.rng_state()
+        loader_cfg = options.split_data(self.cfg.get("data"))[1]
+        generator = torch.Generator().manual_seed(self.run_cfg["seed"] * 1_000_003 + self.rank * 7919 + self.step)
+        loader = DataLoader(self.dataset, batch_size=self.train_cfg["batch_size"], shuffle=True,
+                            num_workers=loader_cfg["num_workers"], generator=generator)
+
+        def run_forwards():
+            for _, batch in zip(range(ema.norm_stats_batches), loader):
+                self.model.norm_stats_forward(self._to_device(batch))
+
+        try:
+            with distributed.unwrapped(self.model):
+                ema.recompute_norm_stats(self._generator(), run_forwards)
+        finally:
+            checkpoint.set_rng_state(rng)
+
     def _sample(self):
+        self._refresh_ema_norm_stats()
         if not self.is_main:
             return
         with self._inference() as model:
@@ -398,6 +438,8 @@ class Trainer:
         report.save_grid(images, os.path.join(self.run_dir, "samples", f"step_{self.step:08d}.png"))
 
     def _evaluate(self):
+        if self.eval_cfg["metrics"]:  # the same answer on every rank
+            self._refresh_ema_norm_stats()
         if self.is_main and self.metrics:
             with self._inference() as model:
                 results = run_metrics(self.metrics, model, self.dataset, self.device)
@@ -421,6 +463,7 @@ class Trainer:
         """Checkpoint the current step (after checking the losses are finite); returns its path."""
         if self._last_saved and self._last_saved[0] == self.step:
             return self._last_saved[1]
+        self._refresh_ema_norm_stats()
         self._read_losses()
         rng = distributed.all_gather_object(checkpoint.rng_state())
         path = os.path.join(self.ckpt_dir, checkpoint.checkpoint_name(self.step))

@@ -28,3 +28,15 @@ def init_weights(module, kind="xavier", gain=0.02):
     refresh_spectral_norm(module)
     return module
 
+
+
+def init_dcgan_normal(module):
+    """The DCGAN-style init of SinGAN and ConSinGAN's official code: conv weights N(0, 0.02) (biases keep
+    PyTorch's default), batch-norm weights N(1, 0.02) and biases 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return module

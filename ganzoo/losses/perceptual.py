@@ -20,7 +20,7 @@ class VGGLoss(nn.Module):
     """Sum over layers of ``weight * L1(vgg(fake), vgg(real))``; images in [-1, 1].
 
     ``weights``: a path to ``vgg19-dcbb9e9d.pth`` (or a dir holding it), ``None`` to look in
-    ``$GANZOO_WEIGHTS`` and the torch hub cache, or ``"random"`` (tests only).
+    ``$GANZOO_WEIGHTS`` and the torch hub cache (fetched there if missing), or ``"random"`` (tests only).
     """
 
     def __init__(self, weights=None, layers=tuple(_RELU_ENDS), layer_weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0),

@@ -1,9 +1,9 @@
 """LPIPS distance (the ``lpips`` package, offline) and the diversity measures built on samples.
 
 - :class:`LPIPS`: ``lpips.LPIPS`` v0.1 whose linear calibration layers come from the lpips wheel and
-  whose trunk (AlexNet / VGG16 / SqueezeNet) comes from a local torchvision weights file, never a
-  download. ``pnet_rand=True`` (or ``weights="random"``) keeps a random trunk (tests only: the values mean
-  nothing, so it warns and the metric's result carries a ``lpips_diversity_warning``).
+  whose trunk (AlexNet / VGG16 / SqueezeNet) comes from a torchvision weights file found (or fetched,
+  hash-checked) by ``resolve``. ``pnet_rand=True`` (or ``weights="random"``) keeps a random trunk (tests
+  only: the values mean nothing, so it warns and the metric's result carries a ``lpips_diversity_warning``).
 - ``lpips_diversity``: mean LPIPS between pairs of samples made for the same input with different seeds.
 - ``diversity``: SinGAN's measure (paper §4): per-pixel standard deviation over samples, averaged
   over pixels and normalised by the standard deviation of the real image.

@@ -31,22 +31,29 @@ class ConfusionMatrix:
     counts in its label's area, but in no predicted class's area.
     """
 
-    def __init__(self, num_classes=NUM_CLASSES, device=None):
+    def __init__(self, num_classes=NUM_CLASSES, device=None, label_offset=1, absent_classes="zero"):
+        if absent_classes not in ABSENT_CLASS_RULES:
+            raise ValueError(f"absent_classes {absent_classes!r} is not one of {', '.join(ABSENT_CLASS_RULES)}")
         self.num_classes = num_classes
+        #: label value of class 0: 1 in the ADE20K convention (0 = unlabeled); 0 for train ids (255 = ignore)
+        self.label_offset = int(label_offset)
+        self.absent_classes = absent_classes
         self.counts = torch.zeros(num_classes * (num_classes + 1), dtype=torch.int64, device=device)
 
     def update(self, pred, label):
-        """``pred``: 0-based classes (any shape, long); ``label``: annotation values 0..C, same shape."""
+        """``pred``: 0-based classes (any shape, long); ``label``: annotation values, same shape; class k is
+        label value ``k + label_offset``, any value outside the C classes is ignored."""
         if pred.shape != label.shape:
             raise ValueError(f"prediction {tuple(pred.shape)} and label {tuple(label.shape)} differ in size; "
                              "resize the label map with nearest neighbour first")
         c = self.num_classes
         pred = pred.reshape(-1).to(self.counts.device, torch.int64)
         label = label.reshape(-1).to(self.counts.device, torch.int64)
-        valid = label > 0
+        label = label - self.label_offset
+        valid = (label >= 0) & (label < c)
         pred = pred[valid]
         pred = torch.where((pred >= 0) & (pred < c), pred, torch.full_like(pred, c))
-        self.counts += torch.bincount((label[valid] - 1) * (c + 1) + pred, minlength=c * (c + 1))
+        self.counts += torch.bincount(label[valid] * (c + 1) + pred, minlength=c * (c + 1))
         return self
 
     @property
@@ -55,20 +62,33 @@ class ConfusionMatrix:
         return self.counts.view(self.num_classes, self.num_classes + 1)
 
     def scores(self):
-        return scores_from_confusion(self.matrix)
+        return scores_from_confusion(self.matrix, self.absent_classes)
 
 
-def scores_from_confusion(matrix):
-    """``{"pixel_accuracy", "miou", "iou" (per class), "labelled_pixels"}`` from a (C, C) or (C, C+1) matrix."""
+#: how a class absent from both labels and predictions enters the mIoU: "zero" counts it as IoU 0 (CSAIL
+#: ADE20K); "skip" leaves it out of the mean (np.nanmean: fyu/drn, kazuto1011/deeplab-pytorch)
+ABSENT_CLASS_RULES = ("zero", "skip")
+
+
+def scores_from_confusion(matrix, absent_classes="zero"):
+    """``{"pixel_accuracy", "miou", "iou" (per class), "labelled_pixels"}`` from a (C, C) or (C, C+1) matrix.
+
+    ``absent_classes``: see :data:`ABSENT_CLASS_RULES` (with "skip", an absent class's IoU is NaN)."""
     matrix = torch.as_tensor(matrix).to(torch.float64)
     c = matrix.shape[0]
     intersection = matrix[:, :c].diagonal()
     union = matrix[:, :c].sum(0) + matrix.sum(1) - intersection
     iou = intersection / (union + 1e-10)
+    if absent_classes == "skip":
+        iou = torch.where(union > 0, intersection / union.clamp(min=1), torch.full_like(iou, float("nan")))
+        present = iou[union > 0]
+        miou = float(present.mean()) if present.numel() else 0.0
+    else:
+        miou = float(iou.mean())
     labelled = matrix.sum()
     return {
         "pixel_accuracy": float(intersection.sum() / labelled) if labelled > 0 else 0.0,
-        "miou": float(iou.mean()),
+        "miou": miou,
         "iou": [float(v) for v in iou],
         "labelled_pixels": int(labelled),
     }

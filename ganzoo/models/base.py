@@ -21,12 +21,21 @@ class GANModel(nn.Module):
     #: networks whose gradients go through a double backward (a gradient penalty): ``train.compile`` leaves
     #: them eager, since torch.compile's aot_autograd cannot differentiate a compiled graph twice
     double_backward_networks = ()
+    #: whether ``train_step`` honours ``train.accumulate`` (splits its batch with ``ctx.micro_batches``)
+    supports_accumulation = False
+    #: whether :meth:`activation_checkpoint_modules` names modules for ``train.checkpoint_activations``
+    supports_activation_checkpointing = False
 
     def networks(self):
         """Name -> module for every trainable network (wrapped separately in DDP by the trainer); frozen
         modules (a classifier used as a loss or as features) are not networks."""
         return {name: module for name, module in self.named_children()
                 if any(p.requires_grad for p in module.parameters())}
+
+    def activation_checkpoint_modules(self):
+        """The modules ``train.checkpoint_activations`` recomputes in the backward instead of keeping their
+        activations (the memory-heavy ones of the current stage); called at each stage's start."""
+        raise NotImplementedError
 
     def param_groups(self):
         """Name -> optimizer spec ``{"params": [...], "lr": float, "betas": (b1, b2), ...}``."""
@@ -51,3 +60,27 @@ class GANModel(nn.Module):
     def sample(self, batch=None, n=None, seed=None):
         """Images in [-1, 1]: conditioned on ``batch`` when the model needs it, else ``n`` samples."""
         raise NotImplementedError
+
+    def norm_stats_forward(self, batch):
+        """One no-grad forward of the generator on a training ``batch`` (its norms in train mode): what
+        ``train.ema.norm_stats_batches`` runs to recompute the EMA generator's batch-norm statistics."""
+        raise NotImplementedError(f"{type(self).__name__} does not support train.ema.norm_stats_batches")
+
+
+class TensorList(nn.Module):
+    """Buffers named ``0, 1, ...`` so a list of differently shaped tensors lives in the state dict (a pyramid)."""
+
+    def __len__(self):
+        return len(self._buffers)
+
+    def __getitem__(self, index):
+        return self._buffers[str(range(len(self))[index])]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def append(self, tensor):
+        self.register_buffer(str(len(self)), tensor)
+
+    def clear(self):
+        self._buffers.clear()

@@ -20,7 +20,7 @@ from torch import nn
 from ganzoo.config import check_keys
 from ganzoo.layers.imresize import BORDERS, imresize, output_length
 from ganzoo.losses import gradient_penalty
-from ganzoo.models.base import GANModel
+from ganzoo.models.base import GANModel, TensorList
 from ganzoo.modes import eval_mode
 from ganzoo.nets.singan import singan_width
 from ganzoo.registry import DISCRIMINATORS, GENERATORS, LOSSES, MODELS
@@ -56,27 +56,12 @@ def pyramid_plan(height, width, max_size=250, min_size=25, scale_factor=0.75, ro
     return stop + 1, r, scale1, fine
 
 
-class TensorList(nn.Module):
-    """Buffers named ``0, 1, ...`` so a list of differently shaped tensors lives in the state dict."""
-
-    def __len__(self):
-        return len(self._buffers)
-
-    def __getitem__(self, index):
-        return self._buffers[str(range(len(self))[index])]
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
-
-    def append(self, tensor):
-        self.register_buffer(str(len(self)), tensor)
-
-
 @MODELS.register("singan")
 class SinGAN(GANModel):
     """SinGAN: one patch GAN per scale of a single image, trained coarse to fine."""
 
     generator_name = "generators"
+    supports_activation_checkpointing = True
     double_backward_networks = ("D",)  # the gradient penalty
     DEFAULTS = {
         "generator": "singan_generator",
@@ -144,6 +129,21 @@ class SinGAN(GANModel):
     @property
     def channels(self):
         return self.reals[0].shape[1]
+
+    def activation_checkpoint_modules(self):
+        """The training scale's generator and critic (at the finest scales their activations are the memory
+        peak; the frozen coarser scales run without a graph)."""
+        return [self.generators[-1], self.D]
+
+    @property
+    def trained_scales(self):
+        """Scales with a generator (the apps' scale range)."""
+        return len(self.generators)
+
+    @property
+    def injection_scales(self):
+        """Where a user image can enter the pyramid (harmonization, editing, paint2image): 1..N."""
+        return range(1, self.trained_scales)
 
     def sizes(self, scale_v=1.0, scale_h=1.0):
         """(H, W) per scale, optionally stretched (round like the official arbitrary-size mode)."""
@@ -333,6 +333,17 @@ class SinGAN(GANModel):
                 z = self.noise(k, x.shape[0], sizes[k], generator)
             x = self.forward_scale(k, z, x)
         return x
+
+    @torch.no_grad()
+    def inject(self, image, scale, generator=None):
+        """``image`` (1, C, H, W) at the finest size enters at scale ``scale``: resized to scale ``scale - 1``, upsampled,
+        then scales ``scale..N`` generate with random noise."""
+        finest = self.num_scales - 1
+        below = self.reals[scale - 1].shape[2:]
+        x = self.resize(image, self._r ** (finest - scale + 1))[:, :, :below[0], :below[1]]
+        x = self.upsample(x, self.reals[scale].shape[2:])
+        with eval_mode(self):
+            return self.synthesize(1, first=scale, init=x, generator=generator)
 
     def _reconstruction_prev(self, index):
         """up(rec_{index-1}): the reconstruction through coarser scales with z*, at scale ``index``'s size."""

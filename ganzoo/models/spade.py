@@ -32,6 +32,9 @@ def split_batch(pred):
 class SPADEModel(GANModel):
     """SPADE: label map (+ z from a VAE encoder) -> image; multiscale PatchGAN; hinge + FM + VGG (+ KLD)."""
 
+    supports_accumulation = True
+    supports_activation_checkpointing = True
+
     #: label facts the model and its dataset share: stated once in either section, filled into the other
     DATA_KEYS = ("label_nc", "contain_dontcare_label", "crop_size", "aspect_ratio")
 
@@ -92,6 +95,11 @@ class SPADEModel(GANModel):
         self.feature_matching = LOSSES.build("feature_matching")
         self.kld = LOSSES.build("kld")
         self._vgg = []  # built on first use (needs the VGG19 weights; never saved in checkpoints)
+
+    @property
+    def multimodal(self):
+        """Whether seeds give different images for one label map (the VAE encoder's z)."""
+        return self.E is not None
 
     # ------------------------------------------------------------------ contract
 
@@ -156,10 +164,15 @@ class SPADEModel(GANModel):
         return sum(w * (f.float() - r.float()).abs().mean()
                    for w, f, r in zip(vgg.layer_weights, fake_feats, real_feats))
 
+    def activation_checkpoint_modules(self):
+        return self.G.blocks()
+
     def train_step(self, batch, ctx):
         """One D and one G update, in the order ``model.step_order`` names (docs/spade.md)."""
         seg, g_seg = self.condition(batch, ctx.device)
         real = batch["image"].to(ctx.device, non_blocking=True)
+        if ctx.accumulate > 1:
+            return self._accumulated_step(ctx, seg, g_seg, real)
         if self.cfg["step_order"] == "official":  # G step, then D step on a fake from the updated G
             losses = self._generator_step(ctx, seg, real, *self._generate(ctx, g_seg, real))
             with torch.no_grad():
@@ -174,24 +187,69 @@ class SPADEModel(GANModel):
         logs["d_loss"] = d_loss.detach()
         return logs
 
-    def _generate(self, ctx, g_seg, real):
-        """(fake, mu, logvar): with the encoder, z is reparameterised from the real image's code."""
+    def _accumulated_step(self, ctx, seg, g_seg, real):
+        """``train.accumulate``: each update sums its losses over the parts of the batch, weighted by their
+        share (the KLD, a sum over the batch, unweighted), then steps once. In the ganzoo order the G phase
+        regenerates each part's fake (one more G forward per part) with the z of the D phase."""
+        parts = ctx.micro_batches(seg, g_seg, real)
+        totals = {}
+
+        def add(losses, weight):
+            for name, value in losses.items():
+                totals[name] = totals.get(name, 0) + value.detach() * (1 if name == "kld" else weight)
+
+        def d_phase():
+            eps = []
+            for weight, (s, gs, r) in parts:
+                e = None if self.E is None else torch.randn(len(r), self.E.z_dim, device=r.device)
+                eps.append(e)
+                with torch.no_grad():
+                    fake = self._generate(ctx, gs, r, eps=e)[0]
+                d_loss = self._discriminator_loss(ctx, s, fake, r)
+                ctx.backward(d_loss * weight, "D")
+                add({"d_loss": d_loss}, weight)
+            ctx.optimizer_step("D")
+            return eps
+
+        def g_phase(eps):
+            for (weight, (s, gs, r)), e in zip(parts, eps):
+                fake, mu, logvar = self._generate(ctx, gs, r, eps=e)
+                losses = self._generator_losses(ctx, s, r, fake, mu, logvar)
+                ctx.backward(sum(v * (1 if name == "kld" else weight) for name, v in losses.items()), "G",
+                             inputs=self.generator_params())
+                add(losses, weight)
+            ctx.optimizer_step("G")
+
+        if self.cfg["step_order"] == "official":
+            g_phase([None] * len(parts))
+            d_phase()
+        else:
+            g_phase(d_phase())
+        d_loss = totals.pop("d_loss")
+        return {**totals, "g_loss": sum(totals.values()), "d_loss": d_loss}
+
+    def _generate(self, ctx, g_seg, real, eps=None):
+        """(fake, mu, logvar): with the encoder, z is reparameterised from the real image's code (with the
+        normal draws ``eps`` when given: a replay)."""
         with ctx.autocast():
             mu = logvar = z = None
             if self.E is not None:
                 mu, logvar = self.E(real)
-                z = reparameterize(mu, logvar)
+                z = reparameterize(mu, logvar) if eps is None else mu + eps * torch.exp(0.5 * logvar)
             return self.G(g_seg, z), mu, logvar
 
-    def _discriminator_step(self, ctx, seg, fake, real):
+    def _discriminator_loss(self, ctx, seg, fake, real):
         with ctx.autocast():
             pred_fake, pred_real = self.discriminate(seg, fake, real)
-            d_loss = self.gan_loss.d_loss(pred_real, pred_fake)
+            return self.gan_loss.d_loss(pred_real, pred_fake)
+
+    def _discriminator_step(self, ctx, seg, fake, real):
+        d_loss = self._discriminator_loss(ctx, seg, fake, real)
         ctx.backward(d_loss, "D")
         ctx.optimizer_step("D")
         return d_loss
 
-    def _generator_step(self, ctx, seg, real, fake, mu, logvar):
+    def _generator_losses(self, ctx, seg, real, fake, mu, logvar):
         # under DDP, D's gradients are neither computed nor reduced in the G step
         no_sync = self.D.no_sync() if hasattr(self.D, "no_sync") else contextlib.nullcontext()
         with ctx.autocast(), no_sync:
@@ -203,6 +261,10 @@ class SPADEModel(GANModel):
                 losses["g_vgg"] = self.vgg_loss(fake, real) * self.cfg["lambda_vgg"]
             if self.E is not None:
                 losses["kld"] = self.kld(mu.float(), logvar.float()) * self.cfg["lambda_kld"]
+        return losses
+
+    def _generator_step(self, ctx, seg, real, fake, mu, logvar):
+        losses = self._generator_losses(ctx, seg, real, fake, mu, logvar)
         # only G (and E) receive gradients: D's weight gradients are never computed here
         ctx.backward(sum(losses.values()), "G", inputs=self.generator_params())
         ctx.optimizer_step("G")

@@ -20,7 +20,7 @@ DISCRIMINATOR_WIDTHS = (128, 128, 256, 256, 512, 512)  # encoder outputs, offici
 
 @GENERATORS.register("oasis_generator")
 class OASISGenerator(nn.Module):
-    """label map (N, label_nc, H, W) [+ z (N, z_dim)] -> image (N, 3, H, W) in [-1, 1]."""
+    """label map (N, label_nc, H, W) [+ z (N, z_dim) or (N, z_dim, h, w)] -> image (N, 3, H, W) in [-1, 1]."""
 
     def __init__(self, label_nc=151, ngf=64, z_dim=64, num_blocks=6, crop_size=256, aspect_ratio=1.0,
                  norm=None, spectral_norm=True):
@@ -33,6 +33,7 @@ class OASISGenerator(nn.Module):
         cond_nc = label_nc + self.z_dim
         self.init_w = crop_size // 2 ** (num_blocks - 1)
         self.init_h = round(self.init_w / aspect_ratio)
+        self.output_size = (self.init_h * 2 ** (num_blocks - 1), self.init_w * 2 ** (num_blocks - 1))  # (h, w)
         self.fc = nn.Conv2d(cond_nc, widths[0], 3, padding=1)
         self.body = nn.ModuleList(ResBlock(widths[i], widths[i + 1], norm=norm, activation="lrelu",
                                            spectral_norm=spectral_norm, label_nc=cond_nc)
@@ -43,7 +44,11 @@ class OASISGenerator(nn.Module):
         if self.z_dim:
             if z is None:
                 z = torch.randn(seg.shape[0], self.z_dim, device=seg.device, dtype=seg.dtype)
-            seg = torch.cat([z.to(seg.dtype)[:, :, None, None].expand(-1, -1, *seg.shape[2:]), seg], 1)
+            z = z.to(seg.dtype)
+            # (N, z_dim): one vector per sample; (N, z_dim, h, w): noise that varies over the map
+            z = z[:, :, None, None].expand(-1, -1, *seg.shape[2:]) if z.dim() == 2 else \
+                F.interpolate(z, size=seg.shape[2:])
+            seg = torch.cat([z, seg], 1)
         x = self.fc(F.interpolate(seg, size=(self.init_h, self.init_w)))
         for i, block in enumerate(self.body):
             x = block(x, seg)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ganzoo.layers.conv import ConvBlock, conv2d
+from ganzoo.layers.init import init_dcgan_normal
 from ganzoo.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -19,15 +20,7 @@ def singan_width(scale_index, nfc=32, every=4, cap=128):
     return min(nfc * 2 ** (scale_index // every), cap)
 
 
-def init_singan_weights(module):
-    """Official init: conv weights N(0, 0.02) (biases keep PyTorch's default), BN weight N(1, 0.02), bias 0."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-    return module
+init_singan_weights = init_dcgan_normal  # official init (shared with ConSinGAN)
 
 
 class _SinGANTrunk(nn.Module):
