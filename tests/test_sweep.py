@@ -42,6 +42,8 @@ def test_local_sweep_skips_done_and_resumes_broken(tmp_path, monkeypatch):
     calls.clear()
     assert sweep.main(args) == 0
     assert calls == []  # both finished: nothing re-runs
+    assert sweep.main(args + ["--set", "model.alpha=1"]) == 2  # same names, other setting: refused, nothing runs
+    assert calls == []
 
 
 TINY = ["model.max_size=24", "model.min_size=16", "model.steps_per_scale=3", "model.nfc=8", "model.min_nfc=8",

@@ -105,6 +105,7 @@ def sweep(args):
     sweep_spec = spec_from_args(args)
     settings = spec.settings(sweep_spec)
     out = sweep_spec["out"]
+    runs.check_finished(settings, out)
     os.makedirs(out, exist_ok=True)
     codes = run_settings(sweep_spec, settings)
     if sweep_spec["executor"] == "torchrun" and int(os.environ.get("RANK", "0")) != 0:

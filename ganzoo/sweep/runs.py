@@ -52,6 +52,19 @@ def run_one(config, overrides, run_dir, threads, gpu=None):
     return rc
 
 
+def check_finished(settings, out):
+    """A finished run of the same name but other overrides (e.g. a changed ``set``) is an error before anything
+    runs: it would be skipped as if it were this setting."""
+    for name, overrides in settings.items():
+        run_dir = os.path.join(out, name)
+        if state(run_dir) == "done":
+            with open(os.path.join(run_dir, DONE)) as f:
+                trained = json.load(f)["overrides"]
+            if trained != overrides:
+                raise ValueError(f"{run_dir} was trained with other overrides ({' '.join(trained)}); move it "
+                                 "away or sweep into another --out")
+
+
 def latest_samples(run_dir):
     """The newest sample grid of a run (``samples/step_*.png``), relative to the run directory, or None."""
     folder = os.path.join(run_dir, "samples")
