@@ -7,7 +7,6 @@ import torch
 from ganzoo.cli import train as train_cli
 from ganzoo.config import ConfigError
 from ganzoo.engine.context import StepContext
-from ganzoo.engine.optim import build_optimizers
 from ganzoo.layers.checkpointing import checkpoint_activations
 from ganzoo.registry import GENERATORS, MODELS
 

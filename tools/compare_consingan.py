@@ -48,8 +48,6 @@ def _milestone(niter):
 
 
 def train_ganzoo(config, image, max_size, niter, samples, out, steps_key):
-    import torch
-
     from ganzoo.cli.train import make_trainer
     run = os.path.join(out, "run")
     overrides = [f"data.image={image}", f"model.max_size={max_size}", f"model.{steps_key}={niter}",

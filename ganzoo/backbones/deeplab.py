@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import BACKBONES
-from .segmentation import load_strict
-from .weights import resolve
+from .segmentation import load_weights_strictly
 
 NUM_CLASSES = 182
 #: configs/cocostuff164k.yaml IMAGE.MEAN, in BGR order
@@ -116,15 +115,8 @@ class DeepLabV2Segmenter(nn.Module):
         self.base = DeepLabV2(num_classes)
         self.register_buffer("in_shift", torch.tensor([127.5 - m for m in CAFFE_MEAN_BGR]).view(1, 3, 1, 1),
                              persistent=False)
-        self.weight_file = self.load_weights(weights)
+        self.weight_file = load_weights_strictly(self, weights, WEIGHTS_FILE, WEIGHTS_SOURCE)
         self.eval()
-
-    def load_weights(self, weights):
-        if isinstance(weights, str) and weights == "random":
-            return "random"
-        path = resolve(WEIGHTS_FILE, path=weights, source=WEIGHTS_SOURCE)
-        load_strict(self, torch.load(path, map_location="cpu", weights_only=True), path)
-        return path
 
     def normalize(self, images):
         """RGB in [-1, 1] -> BGR in [0, 255] minus the Caffe mean (as cv2.imread + mean subtraction)."""

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from ..registry import BACKBONES
-from .segmentation import load_strict
-from .weights import resolve
+from .segmentation import load_weights_strictly
 
 NUM_CLASSES = 19
 #: fyu/drn datasets/cityscapes/info.json (RGB, [0, 1] pixels)
@@ -122,15 +121,8 @@ class DRNSegmenter(nn.Module):
                              persistent=False)
         self.register_buffer("in_shift", torch.tensor([(0.5 - m) / s for m, s in zip(CITYSCAPES_MEAN, CITYSCAPES_STD)])
                              .view(1, 3, 1, 1), persistent=False)
-        self.weight_file = self.load_weights(weights)
+        self.weight_file = load_weights_strictly(self, weights, WEIGHTS_FILE, WEIGHTS_SOURCE)
         self.eval()
-
-    def load_weights(self, weights):
-        if isinstance(weights, str) and weights == "random":
-            return "random"
-        path = resolve(WEIGHTS_FILE, path=weights, source=WEIGHTS_SOURCE)
-        load_strict(self, torch.load(path, map_location="cpu", weights_only=True), path)
-        return path
 
     def normalize(self, images):
         """RGB in [-1, 1] -> ``(x/2 + 1/2 - mean) / std`` (what ``ToTensor`` + ``Normalize(info.json)`` give)."""

@@ -201,6 +201,16 @@ def _summarise(keys, limit=8):
     return f"{shown}, ... ({len(keys)} in all)" if len(keys) > limit else shown
 
 
+def load_weights_strictly(module, weights, filename, source):
+    """``weights="random"`` keeps the random init; else the file (a path, a folder or the usual lookup of
+    ``filename``) loads by its own key names, strictly. Returns ``"random"`` or the file's path."""
+    if isinstance(weights, str) and weights == "random":
+        return "random"
+    path = resolve(filename, path=weights, source=source)
+    load_strict(module, torch.load(path, map_location="cpu", weights_only=True), path)
+    return path
+
+
 def load_strict(module, state, path="state dict"):
     """Load a CSAIL encoder/decoder state dict, refusing any key or shape mismatch with one line.
 

@@ -403,7 +403,7 @@ class ConSinGAN(GANModel):
     def train_step(self, batch, ctx):
         c = self.cfg
         k = self.trained_scales - 1
-        G, D, real = self.G, self.D, self.reals[k]
+        D, real = self.D, self.reals[k]
         inputs = [self._stage0_input()] + [self.noise(i, 1, self.reals[i].shape[2:]) for i in range(1, k + 1)]
         D.requires_grad_(True)
         for j in range(c["d_steps"]):

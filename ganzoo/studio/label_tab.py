@@ -8,7 +8,6 @@ calls are :mod:`ganzoo.studio.handlers`. Widgets have stable elem_ids (``labels-
 """
 import atexit
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -30,25 +29,9 @@ def api_name(run_name, action):
 def read_label_upload(path, max_bytes=MAX_UPLOAD_BYTES, max_pixels=MAX_PIXELS):
     """An uploaded label map: single-channel PNG -> HxW indices, colour image -> HxWx3 palette colours.
     Too large or not an image -> a one-line ValueError."""
-    from PIL import Image, UnidentifiedImageError
-
     if not path:
         raise ValueError("upload a label map first (PNG of class indices or palette colours)")
-    name = os.path.basename(path)
-    size = os.path.getsize(path)
-    if size > max_bytes:
-        raise ValueError(f"{name} is {size / 2**20:.1f} MB, more than the studio takes ({max_bytes / 2**20:.0f} MB)")
-    try:
-        with Image.open(path) as img:
-            if img.width * img.height > max_pixels:
-                raise ValueError(f"{name} is {img.width}x{img.height} pixels, more than the studio takes "
-                                 f"({max_pixels / 1e6:.0f} MP): resize it first")
-            img.load()
-            if img.mode in ("L", "P", "I", "I;16"):
-                return np.asarray(img, dtype=np.int64)
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise ValueError(f"{name} is not a readable image (upload a PNG label map)") from None
+    return read_image_upload(path, "label map", max_bytes, max_pixels, indices=True)
 
 
 def canvas_scale(height, width, side=CANVAS_SIDE):

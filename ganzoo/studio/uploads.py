@@ -83,7 +83,7 @@ def check_image(array, what="image", max_pixels=MAX_PIXELS):
     return np.clip(array[..., :3], 0, 255).astype(np.uint8)
 
 
-def read_image_upload(path, what="image", max_bytes=MAX_UPLOAD_BYTES, max_pixels=MAX_PIXELS):
+def read_image_upload(path, what="image", max_bytes=MAX_UPLOAD_BYTES, max_pixels=MAX_PIXELS, indices=False):
     """An uploaded image file -> HxWx3 uint8, or a one-line ValueError (too large, not an image)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -99,6 +99,8 @@ def read_image_upload(path, what="image", max_bytes=MAX_UPLOAD_BYTES, max_pixels
                 raise ValueError(f"{name} is {img.width}x{img.height} pixels, more than the studio takes "
                                  f"({max_pixels / 1e6:.0f} MP): resize it first")
             img.load()
+            if indices and img.mode in ("L", "P", "I", "I;16"):  # a label map of class indices
+                return np.asarray(img, dtype=np.int64)
             return np.asarray(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
         raise ValueError(f"{name} is not a readable image (upload a PNG or JPEG)") from None
