@@ -94,6 +94,7 @@ def test_sweep_file_command_line_wins_and_names(tmp_path):
     first = settings["im0_num_layers=4"]
     assert first[0] == "eval.metrics=[{type: swd, num_samples: 4}]"  # flow YAML the config parser reads back
     assert first[1] == f"data.image={tmp_path / 'im0.png'}" and first[2] == "model.num_layers=4"
+    assert spec.swept_values(s)["im0_num_layers=5"] == {"model.num_layers": 5}  # not `set`, not the image
     one_at_a_time = spec.check({**spec.DEFAULTS, "config": "c.yaml", "out": "o",
                                 "grid": [{"model.a": [1, 2]}, {"model.b": [0.5]}, {}]})
     assert list(spec.settings(one_at_a_time)) == ["a=1", "a=2", "b=0.5"]

@@ -1,10 +1,10 @@
 """Peak memory of one training step with and without the memory levers (train.accumulate,
 train.checkpoint_activations), side by side in the same run, and the largest setting that fits a budget.
 
-    python tools/memory.py table                        # SPADE batch 8 at 256², SinGAN finest scale at 250 px
+    python tools/memory.py table --gib 4                # each lever at two sizes + what fits in 4 GiB (linear fit)
     python tools/memory.py spade --batch 8 --size 256 --accumulate 4 --checkpoint
     python tools/memory.py singan --size 400 --checkpoint
-    python tools/memory.py budget --gib 4               # largest SPADE batch / SinGAN image in 4 GiB
+    python tools/memory.py budget --gib 4               # the same by search (a fresh process per probe: slow)
 
 Each measurement runs in a fresh process: the model (random weights, ADE20K's 151 labels, no VGG loss), one
 warm-up step, then the peak of one more step over the memory held before it (CPU: the process's peak resident
@@ -100,19 +100,45 @@ def run_child(model, size, batch=1, accumulate=1, checkpoint=False, device="cpu"
 LEVERS = [("plain", 1, False), ("checkpoint_activations", 1, True)]
 
 
+def fit_budget(points, budget_mib):
+    """Peak memory is linear in the batch (SPADE) or the pixel count (SinGAN): from two (x, MiB) points, the
+    largest x within ``budget_mib``."""
+    (x0, m0), (x1, m1) = points
+    slope = (m1 - m0) / (x1 - x0)
+    return None if slope <= 0 else x0 + (budget_mib - m0) / slope
+
+
 def table(args):
-    rows = []
-    spade_levers = LEVERS + [(f"accumulate {args.accumulate}", args.accumulate, False),
-                             ("both", args.accumulate, True)]
-    for name, accumulate, checkpoint in spade_levers:
-        result = run_child("spade", args.spade_size, args.batch, accumulate, checkpoint, args.device, args.threads)
-        rows.append((f"SPADE batch {args.batch}, {args.spade_size}²", name, result))
+    """Each lever at two sizes side by side, then the largest SPADE batch / SinGAN image in ``--gib`` from the
+    two points (linear in batch / pixels)."""
+    small, big = args.batch // 2, args.batch
+    rows, fits = [], {}
     for name, _, checkpoint in LEVERS:
-        result = run_child("singan", args.singan_size, 1, 1, checkpoint, args.device, args.threads)
-        rows.append((f"SinGAN finest scale, {args.singan_size} px", name, result))
+        points = []
+        for batch in (small, big):
+            result = run_child("spade", args.spade_size, batch, 1, checkpoint, args.device, args.threads)
+            rows.append((f"SPADE batch {batch}, {args.spade_size}²", name, result))
+            points.append((batch, result["peak_mib"]))
+        fits[("spade", name)] = fit_budget(points, args.gib * 1024)
+    result = run_child("spade", args.spade_size, big, big, False, args.device, args.threads)
+    rows.append((f"SPADE batch {big}, {args.spade_size}²", f"accumulate {big} (parts of 1)", result))
+    sizes = (args.singan_size, round(args.singan_size * 1.4))
+    for name, _, checkpoint in LEVERS:
+        points = []
+        for size in sizes:
+            result = run_child("singan", size, 1, 1, checkpoint, args.device, args.threads)
+            rows.append((f"SinGAN finest scale, {size}x{size * 2 // 3}", name, result))
+            points.append((size * (size * 2 // 3), result["peak_mib"]))
+        pixels = fit_budget(points, args.gib * 1024)
+        fits[("singan", name)] = None if pixels is None else (1.5 * pixels) ** 0.5  # 3:2: width from pixels
     print("| setting | lever | peak memory of a step (MiB) | step time (s) |\n|---|---|---|---|")
     for setting, name, result in rows:
         print(f"| {setting} | {name} | {result['peak_mib']} | {result['seconds']} |")
+    print(f"\n| lever | SPADE batch at {args.spade_size}² in {args.gib:g} GiB | SinGAN image (3:2, width) in "
+          f"{args.gib:g} GiB |\n|---|---|---|")
+    for name, _, _ in LEVERS:
+        batch, width = fits[("spade", name)], fits[("singan", name)]
+        print(f"| {name} | {int(batch) if batch else '-'} | {int(width) if width else '-'} px |")
 
 
 def largest(fits, start, limit):

@@ -111,7 +111,7 @@ def sweep(args):
     if sweep_spec["executor"] == "torchrun" and int(os.environ.get("RANK", "0")) != 0:
         return 1 if any(codes.values()) else 0  # rank 0 writes the tables
     keys = spec.swept_keys(sweep_spec)
-    rows = runs.collect(settings, out, keys)
+    rows = runs.collect(settings, out, spec.swept_values(sweep_spec))
     write_tables(out, rows, keys)
     failed = [name for name, rc in codes.items() if rc]
     print(f"{len(rows) - len(failed)}/{len(rows)} runs done; {out}/index.html"

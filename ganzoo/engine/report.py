@@ -60,10 +60,10 @@ def svg_panel(title, line, x_label, dots=(), x_names=None, width=640, height=160
     left, right, top, bottom = 56, 12, 18, 30
     xs = [p[0] for p in (*line, *dots)]
     ys = [p[1] for p in (*line, *dots)]
-    x0, x1 = min(xs), max(max(xs), min(xs) + 1)
-    if dots:  # keep points off the frame
-        margin = 0.05 * (x1 - x0)
-        x0, x1 = x0 - margin, x1 + margin
+    first, last = min(xs), max(xs)
+    last = last if last > first else first + 1  # one x value: a unit-wide axis
+    margin = 0.05 * (last - first) if dots else 0  # keep points off the frame
+    x0, x1 = first - margin, last + margin
     lo, hi = min(ys), max(ys)
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5, hi + 0.5
@@ -76,7 +76,7 @@ def svg_panel(title, line, x_label, dots=(), x_names=None, width=640, height=160
     for tick in _nice_ticks(lo, hi):
         parts.append(f'<line x1="{left - 4}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
                      f'stroke="#eee"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.4g}</text>')
-    x_ticks = x_names.items() if x_names else ((t, f"{t:g}") for t in _nice_ticks(min(xs), max(max(xs), min(xs) + 1)))
+    x_ticks = x_names.items() if x_names else ((t, f"{t:g}") for t in _nice_ticks(first, last))
     for tick, text in x_ticks:
         parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{height - bottom}" y2="{height - bottom + 4}" '
                      f'stroke="#999"/><text x="{x(tick):.1f}" y="{height - bottom + 15}" '

@@ -82,24 +82,20 @@ def parameter_count(run_dir):
     return sum(p.numel() for p in getattr(model, model.generator_name).parameters())
 
 
-def collect(settings, out, keys=()):
-    """One row per setting: name, overrides, the value of each swept key in ``keys``, state, the last metrics
-    record's numbers, training time, generator parameters and newest sample grid."""
-    from ganzoo.config import parse_value
+def collect(settings, out, swept=None):
+    """One row per setting: name, overrides, the values it sweeps (``swept``: {name: {key: value}}), state, the
+    last metrics record's numbers, training time, generator parameters and newest sample grid."""
     rows = []
     for name, overrides in settings.items():
         run_dir = os.path.join(out, name)
-        row = {"name": name, "overrides": " ".join(overrides)}
-        for key, _, text in (o.partition("=") for o in overrides):
-            if key in keys:
-                row[key] = parse_value(text)
+        row = {"name": name, "overrides": " ".join(overrides), **(swept or {}).get(name, {})}
         row["state"] = state(run_dir)
         metrics_path = os.path.join(run_dir, "metrics.json")
         if os.path.isfile(metrics_path):
             with open(metrics_path) as f:
                 records = json.load(f)
             if records:
-                row.update({k: v for k, v in records[-1].items() if isinstance(v, (int, float)) and k != "step"})
+                row.update({k: v for k, v in records[-1].items() if isinstance(v, (int, float)) and k not in ("step", "stage")})
         if row["state"] == "done":
             with open(os.path.join(run_dir, DONE)) as f:
                 row["train_seconds"] = round(json.load(f)["train_seconds"], 1)

@@ -106,6 +106,18 @@ def swept_keys(spec):
 
 def settings(spec):
     """``{run name: [key=value overrides]}`` in order: shared ``set`` first, then image, then the setting."""
+    return {name: base + combo for name, base, combo in _expanded(spec)}
+
+
+def swept_values(spec):
+    """``{run name: {swept key: value}}``: what each setting itself sets (not the shared ``set``)."""
+    from ganzoo.config import parse_value
+    return {name: {k: parse_value(v) for k, _, v in (o.partition("=") for o in combo)}
+            for name, _, combo in _expanded(spec)}
+
+
+def _expanded(spec):
+    """``[(run name, shared + image overrides, the setting's own overrides)]``."""
     shared = [f"{key}={as_text(value)}" for key, value in spec["set"].items()]
     combos = []
     for one in spec["grid"] or [{}]:
@@ -119,9 +131,5 @@ def settings(spec):
         if len(set(stems)) < len(stems):
             raise ConfigError(f"images {spec['images']}: two images share a file stem (run names come from stems)")
         per_image = [(stem, [f"data.image={os.path.abspath(f)}"]) for stem, f in zip(stems, files)]
-    out = {}
-    for stem, image in per_image:
-        for combo in combos:
-            name = "_".join(filter(None, [stem, grid.run_name(combo) if combo else None]))
-            out[name] = shared + image + combo
-    return out
+    return [("_".join(filter(None, [stem, grid.run_name(combo) if combo else None])), shared + image, combo)
+            for stem, image in per_image for combo in combos]
