@@ -159,8 +159,7 @@ class SinGAN(GANModel):
         num_scales, r, scale1, _ = pyramid_plan(image.shape[2], image.shape[3], c["max_size"], c["min_size"],
                                                 c["scale_factor"], c["pyramid_rounding"])
         finest = self.resize(image.to(self.r.device, torch.float32), scale1)
-        for name in list(self.reals._buffers):
-            del self.reals._buffers[name]
+        self.reals.clear()
         stop = num_scales - 1
         for i in range(num_scales):
             self.reals.append(self.resize(finest, r ** (stop - i)))
