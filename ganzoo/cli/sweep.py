@@ -40,10 +40,7 @@ def spec_from_args(args):
     from ganzoo.config import parse_value
     from ganzoo.sweep import grid, spec
 
-    if spec.is_sweep_file(args.config):
-        base = spec.load(args.config)
-    else:
-        base = {**spec.DEFAULTS, "config": args.config}
+    base = spec.load(args.config) or {**spec.DEFAULTS, "config": args.config}
     if args.grid is not None:
         base["grid"] = {key: [parse_value(v) for v in values] for key, values in grid.parse_grid(args.grid)}
     if args.set is not None:

@@ -32,14 +32,12 @@ DEFAULTS = {
 }
 
 
-def is_sweep_file(path):
-    """A sweep YAML names its base ``config``; a training config has a ``model`` section instead."""
-    data = load_yaml(path)
-    return "config" in data and "model" not in data
-
-
 def load(path):
+    """The spec of a sweep YAML (it names its base ``config``), or None for a training config (it has a
+    ``model`` section instead)."""
     data = load_yaml(path)
+    if "config" not in data or "model" in data:
+        return None
     for key in data:
         if key not in DEFAULTS:
             raise ConfigError(f"{path}: unknown sweep key {key!r}{_closest(key, DEFAULTS)}")
