@@ -50,7 +50,9 @@ class CaffeBottleneck(nn.Module):
         self.shortcut = ConvBN(cin, cout, 1, stride, relu=False) if projection else nn.Identity()
 
     def forward(self, x):
-        return F.relu(self.increase(self.conv3x3(self.reduce(x))) + self.shortcut(x))
+        y = self.increase(self.conv3x3(self.reduce(x)))
+        y += self.shortcut(x)   # in place: no extra feature-map allocation
+        return F.relu_(y)
 
 
 def _stage(blocks, cin, cout, stride, dilation):
@@ -75,7 +77,10 @@ class ASPP(nn.Module):
     def forward(self, x):
         out = None
         for conv in self.children():
-            out = conv(x) if out is None else out + conv(x)
+            if out is None:
+                out = conv(x)
+            else:
+                out += conv(x)
         return out
 
 

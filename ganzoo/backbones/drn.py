@@ -58,7 +58,8 @@ class DRNBottleneck(nn.Module):
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
-        return self.relu(y + (x if self.downsample is None else self.downsample(x)))
+        y += x if self.downsample is None else self.downsample(x)   # in place: no extra feature-map allocation
+        return self.relu(y)
 
 
 def _bottleneck_layer(inplanes, planes, blocks, stride=1, dilation=1):
