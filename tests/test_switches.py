@@ -99,8 +99,10 @@ def test_switch_matrix(tmp_path, monkeypatch, name, precision, channels_last, co
     compiled = record_compile(monkeypatch, backend="aot_eager")
     train = {"steps": 2, "batch_size": 2, "precision": precision, "channels_last": channels_last,
              "compile": compile_, "grad_clip": 10.0, "ema": {"decay": 0.9}}
-    train_tiny(tmp_path, {**TINY[name], "train": train})
+    trainer = train_tiny(tmp_path, {**TINY[name], "train": train})
     assert compiled == (COMPILED[name] if compile_ else [])
+    if compile_:   # train.threads auto must not switch counts under compile (each switch recompiles)
+        assert len(trainer.thread_tuner.candidates) == 1
 
 
 def test_compile_with_inductor(tmp_path, monkeypatch):

@@ -113,15 +113,16 @@ def test_a_fixed_count_is_set_for_the_steps_and_given_back():
     assert torch.get_num_threads() == 2
 
 
-@pytest.mark.parametrize("device, world, deterministic, candidates", [
-    ("cpu", 1, False, [1, 2]),
-    ("cuda", 1, False, [2]),
-    ("cpu", 2, False, [2]),
-    ("cpu", 1, True, [2]),
+@pytest.mark.parametrize("device, world, deterministic, compiled, candidates", [
+    ("cpu", 1, False, False, [1, 2]),
+    ("cuda", 1, False, False, [2]),
+    ("cpu", 2, False, False, [2]),
+    ("cpu", 1, True, False, [2]),
+    ("cpu", 1, False, True, [2]),   # a thread-count change is a torch.compile guard: it would recompile
 ])
-def test_auto_tunes_only_a_single_cpu_process(device, world, deterministic, candidates):
+def test_auto_tunes_only_a_single_cpu_process(device, world, deterministic, compiled, candidates):
     torch.set_num_threads(2)
-    tuner = threads.for_run("auto", torch.device(device), world, deterministic)
+    tuner = threads.for_run("auto", torch.device(device), world, deterministic, compiled)
     assert tuner.candidates == candidates
 
 

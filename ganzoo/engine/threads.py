@@ -22,14 +22,15 @@ ROUNDS = 3        # timed steps per candidate in one trial
 CLEAR_WIN = 2.0   # one round decides when the fastest count's step is this many times faster than any other
 
 
-def for_run(setting, device, world_size=1, deterministic=False, report=None):
+def for_run(setting, device, world_size=1, deterministic=False, compiled=False, report=None):
     """The :class:`ThreadTuner` of ``train.threads``: ``auto`` tunes on a single CPU process, unless
-    ``run.deterministic``; an integer fixes the count; elsewhere the count torch has is kept. ``setting``
-    was validated by :func:`ganzoo.engine.options.load_config`."""
+    ``run.deterministic`` or ``train.compile`` (the thread count is one of torch.compile's guards: every
+    change would recompile every network); an integer fixes the count; elsewhere the count torch has is
+    kept. ``setting`` was validated by :func:`ganzoo.engine.options.load_config`."""
     current = torch.get_num_threads()
     if setting != "auto":
         candidates = (setting,)
-    elif device.type == "cpu" and world_size == 1 and not deterministic:
+    elif device.type == "cpu" and world_size == 1 and not deterministic and not compiled:
         candidates = (1, current)
     else:
         candidates = (current,)

@@ -101,7 +101,7 @@ class Trainer:
         self.is_main = self.rank == 0
         configure_backends(self.run_cfg["deterministic"], self.device)
         self.thread_tuner = threads.for_run(self.train_cfg["threads"], self.device, self.world,
-                                            self.run_cfg["deterministic"],
+                                            self.run_cfg["deterministic"], self.train_cfg["compile"],
                                             report=lambda text: self.progress.message(text))
         self.step = self.stage = self.stage_step = self.epoch = self.batch_in_epoch = 0
         self.optimizers, self.ctx, self.ema = {}, None, None
