@@ -75,12 +75,10 @@ class ASPP(nn.Module):
             self.add_module(f"c{i}", conv)
 
     def forward(self, x):
-        out = None
-        for conv in self.children():
-            if out is None:
-                out = conv(x)
-            else:
-                out += conv(x)
+        first, *rest = self.children()
+        out = first(x)
+        for conv in rest:
+            out += conv(x)   # in place: no extra logit-map allocation
         return out
 
 
